@@ -1,0 +1,1 @@
+"""Export pipeline: Whisper weights -> ONNX (fp32, int8) -> Triton model repository."""

@@ -1,0 +1,52 @@
+"""`python -m export`: export Whisper weights into the Triton model repository."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from export.errors import ExportError
+from export.pipeline import export_to_repository
+from export.sources import default_source, resolve_source
+from whisper_runtime.repository import DEFAULT_REPOSITORY, PRECISIONS
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m export",
+        description="Export Whisper weights (CTranslate2 or Hugging Face) to ONNX in the Triton model repository.",
+    )
+    parser.add_argument(
+        "--source",
+        type=Path,
+        help="CTranslate2 Whisper dir or Hugging Face Whisper checkpoint dir (default: bundled tiny.en)",
+    )
+    parser.add_argument("--name", help="model name to serve under (default: derived from the source)")
+    parser.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY, help="Triton model repository")
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        choices=PRECISIONS,
+        default=list(PRECISIONS),
+        help="precisions to export (default: all)",
+    )
+    parser.add_argument("--force", action="store_true", help="export even when the manifest is up to date")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        source = resolve_source(args.source, args.name) if args.source else default_source()
+        manifest = export_to_repository(source, args.repository.resolve(), args.precision, force=args.force)
+    except ExportError as exc:
+        print(f"export failed: {exc}", file=sys.stderr)
+        return 2
+    sizes = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in manifest.files.items() if name.endswith(".onnx"))
+    print(f"exported {source.name} ({', '.join(manifest.precisions)}): {sizes}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The export pipeline: source -> HF checkpoint -> ONNX fp32 -> int8 -> model repository.
+
+A TensorRT step (GPU machines only) would follow the ONNX steps and write engines beside them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from export.ct2_to_hf import convert_ct2_to_hf
+from export.manifest import Manifest
+from export.onnx_export import ONNX_FILES, export_onnx
+from export.quantize import quantize_int8
+from export.sources import Source
+from export.spec import spec_from_checkpoint
+from whisper_runtime.repository import Precision, RepositoryLayout
+
+Progress = Callable[[str], None]
+
+
+class _Steps:
+    """Numbered, timed progress lines: `[2/5] exporting ONNX ... done in 18.2 s`."""
+
+    def __init__(self, total: int, report: Progress) -> None:
+        self._total, self._done, self._report = total, 0, report
+
+    @contextmanager
+    def step(self, title: str) -> Iterator[None]:
+        self._done += 1
+        self._report(f"[{self._done}/{self._total}] {title} ...")
+        started = time.perf_counter()
+        yield
+        self._report(f"[{self._done}/{self._total}] {title}: done in {time.perf_counter() - started:.1f} s")
+
+
+def export_to_repository(
+    source: Source,
+    repository: Path,
+    precisions: Sequence[Precision],
+    force: bool = False,
+    report: Progress = print,
+) -> Manifest:
+    """Export `source` into `repository` unless its manifest already covers it; returns the manifest."""
+    layout = RepositoryLayout(repository)
+    checksum = source.checksum()
+    existing = Manifest.load(layout.manifest)
+    if not force and existing is not None and existing.covers(checksum, list(precisions), repository):
+        report(f"model repository {repository} is up to date (source sha256 {checksum[:12]})")
+        return existing
+
+    started = time.perf_counter()
+    steps = _Steps(total=3 + (source.kind == "ct2") + ("int8" in precisions), report=report)
+    with tempfile.TemporaryDirectory(prefix="dattavani-export-") as work:
+        workdir = Path(work)
+        checkpoint = source.path
+        if source.kind == "ct2":
+            with steps.step(f"converting CTranslate2 weights from {source.path}"):
+                checkpoint = convert_ct2_to_hf(source.path, workdir / "hf")
+        with steps.step("exporting ONNX (fp32) with optimum"):
+            fp32_dir = workdir / "onnx"
+            export_onnx(checkpoint, fp32_dir)
+        if "int8" in precisions:
+            with steps.step("quantizing to int8 (dynamic, MatMul + Gather)"):
+                for name in ONNX_FILES:
+                    quantize_int8(fp32_dir / name, workdir / "int8" / name)
+        with steps.step(f"writing the model repository {repository}"):
+            written = _write_repository(layout, workdir, checkpoint, source.name, precisions)
+        with steps.step("writing the manifest"):
+            manifest = Manifest.create(
+                source_kind=source.kind,
+                source_path=str(source.path),
+                source_sha256=checksum,
+                precisions=list(precisions),
+                files={str(path.relative_to(repository)): path.stat().st_size for path in written},
+                export_seconds=round(time.perf_counter() - started, 1),
+            )
+            manifest.save(layout.manifest)
+    return manifest
+
+
+def _write_repository(
+    layout: RepositoryLayout, workdir: Path, checkpoint: Path, name: str, precisions: Sequence[Precision]
+) -> list[Path]:
+    layout.manifest.unlink(missing_ok=True)  # an interrupted write must not look complete
+    written = []
+    for precision in precisions:
+        exported_dir = workdir / ("onnx" if precision == "fp32" else precision)
+        for destination in layout.onnx_files(precision):
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(exported_dir / destination.name, destination)
+            written.append(destination)
+    tokenizer = checkpoint / "tokenizer.json"
+    shutil.copyfile(tokenizer if tokenizer.is_file() else workdir / "onnx" / "tokenizer.json", layout.tokenizer)
+    spec_from_checkpoint(checkpoint, name).save(layout.root)
+    return [*written, layout.tokenizer, layout.spec]

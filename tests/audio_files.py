@@ -1,0 +1,16 @@
+"""The shared test audio (../shared/audio) and its reference transcripts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+AUDIO_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "audio"
+JFK = AUDIO_DIR / "jfk.flac"
+JFK_TEXT = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+LIBRISPEECH = sorted((AUDIO_DIR / "librispeech").glob("*.flac"))
+
+
+def normalize(text: str) -> str:
+    """Lowercase words without punctuation, for comparing transcripts."""
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())

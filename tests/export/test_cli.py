@@ -1,0 +1,99 @@
+"""The export CLI: clear failures on bad sources, and idempotence against its manifest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from export.__main__ import main
+from export.manifest import Manifest
+from export.sources import default_source, resolve_source
+from whisper_runtime.repository import RepositoryLayout
+
+
+def _fail_message(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert main(argv) == 2
+    return capsys.readouterr().err
+
+
+def test_missing_source_directory_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    message = _fail_message(capsys, ["--source", str(tmp_path / "nope"), "--repository", str(tmp_path / "repo")])
+    assert "does not exist" in message
+
+
+def test_directory_without_model_files_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    message = _fail_message(capsys, ["--source", str(tmp_path), "--repository", str(tmp_path / "repo")])
+    assert "no config.json" in message
+
+
+def test_ct2_directory_missing_tokenizer_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "model.bin").write_bytes(b"\0")
+    (tmp_path / "config.json").write_text("{}")
+    message = _fail_message(capsys, ["--source", str(tmp_path), "--repository", str(tmp_path / "repo")])
+    assert "tokenizer.json" in message
+
+
+def test_a_non_whisper_checkpoint_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    message = _fail_message(capsys, ["--source", str(tmp_path), "--repository", str(tmp_path / "repo")])
+    assert "'bert' checkpoint, not a Whisper one" in message
+
+
+def test_a_ct2_model_of_another_kind_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = default_source().path
+    for name in ("config.json", "tokenizer.json"):
+        shutil.copyfile(source / name, tmp_path / name)
+    spec = b"TransformerSpec\0"
+    (tmp_path / "model.bin").write_bytes(
+        (6).to_bytes(4, "little") + len(spec).to_bytes(2, "little") + spec + (1).to_bytes(4, "little") + b"\0" * 8
+    )
+    message = _fail_message(capsys, ["--source", str(tmp_path), "--repository", str(tmp_path / "repo")])
+    assert "TransformerSpec, not a Whisper model" in message
+
+
+def test_unknown_precision_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--precision", "fp8"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'fp8'" in capsys.readouterr().err
+
+
+def test_the_exported_repository_is_up_to_date_and_a_rerun_skips_it(repository: Path) -> None:
+    layout = RepositoryLayout(repository)
+    manifest = Manifest.load(layout.manifest)
+    assert manifest is not None
+    assert manifest.covers(default_source().checksum(), ["fp32", "int8"], repository)
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "export"], capture_output=True, text=True, check=True)
+    assert "up to date" in result.stdout
+    assert time.perf_counter() - started < 30  # a skip does no export work (an export takes about a minute)
+    assert Manifest.load(layout.manifest) == manifest
+
+
+def test_manifest_records_source_tools_and_files(repository: Path) -> None:
+    manifest = Manifest.load(RepositoryLayout(repository).manifest)
+    assert manifest is not None
+    assert manifest.source_kind == "ct2"
+    assert len(manifest.source_sha256) == 64
+    assert {"torch", "transformers", "optimum-onnx", "onnxruntime"} <= set(manifest.libraries)
+    for precision in ("fp32", "int8"):
+        for path in RepositoryLayout(repository).onnx_files(precision):  # type: ignore[arg-type]
+            assert manifest.files[str(path.relative_to(repository))] == path.stat().st_size
+
+
+def test_a_damaged_export_is_not_considered_up_to_date(repository: Path, tmp_path: Path) -> None:
+    manifest = Manifest.load(RepositoryLayout(repository).manifest)
+    assert manifest is not None
+    assert not manifest.covers(manifest.source_sha256, ["fp32"], tmp_path)  # files absent there
+    assert not manifest.covers("0" * 64, ["fp32"], repository)
+
+
+def test_resolve_source_detects_the_source_kind() -> None:
+    assert resolve_source(default_source().path).kind == "ct2"

@@ -1,0 +1,83 @@
+"""The launcher: backend layout, environment, and the `python -m triton_server` command of `make serve`."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from tests.audio_files import JFK_TEXT, normalize
+from tests.ports import free_port_block
+from triton_server.launcher import (
+    TritonInstallation,
+    TritonLaunchError,
+    TritonServer,
+    TritonSettings,
+    prepare_backends,
+    server_environment,
+    with_ports,
+)
+from triton_server.model_settings import PRECISION_ENV, read_model_settings
+
+
+def test_backend_dir_carries_the_stub_for_this_interpreter(tmp_path: Path) -> None:
+    installation = TritonInstallation.locate()
+    backends = prepare_backends(installation, tmp_path)
+    stub = backends / "python" / "triton_python_backend_stub"
+    assert stub.read_bytes() == installation.stub.read_bytes()
+    assert (backends / "python" / "libtriton_python.so").is_file()
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" in str(installation.stub)
+
+
+def test_environment_puts_this_interpreter_and_its_libpython_first() -> None:
+    env = server_environment(TritonSettings(precision="fp32"), TritonInstallation.locate())
+    assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
+    assert env["LD_LIBRARY_PATH"].split(":")[0] == sysconfig.get_config_var("LIBDIR")
+    assert env[PRECISION_ENV] == "fp32"
+
+
+def test_model_settings_take_the_launcher_environment_over_config_parameters(tmp_path: Path) -> None:
+    args = {
+        "model_config": '{"parameters": {"precision": {"string_value": "int8"}, '
+        '"intra_op_threads": {"string_value": "2"}}}',
+        "model_repository": str(tmp_path / "whisper_encoder"),
+    }
+    assert read_model_settings(args, environ={}).engine.precision == "int8"
+    assert read_model_settings(args, environ={}).engine.session.intra_op_threads == 2
+    assert read_model_settings(args, environ={PRECISION_ENV: "fp32"}).engine.precision == "fp32"
+    assert read_model_settings(args, environ={}).repository == tmp_path
+
+
+def test_a_repository_without_models_fails_to_start(tmp_path: Path) -> None:
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.pbtxt").write_text('backend: "no_such_backend"\n')
+    settings = with_ports(TritonSettings(repository=tmp_path, workdir=tmp_path / "run"), free_port_block(3))
+    with pytest.raises(TritonLaunchError, match="exited"):
+        TritonServer(settings, log=(tmp_path / "log").open("wb")).start()
+
+
+def test_serve_command_prints_a_working_example_and_stops_on_sigterm(repository: Path) -> None:
+    base = free_port_block(3)
+    command = [
+        sys.executable, "-m", "triton_server",
+        "--http-port", str(base), "--grpc-port", str(base + 1), "--metrics-port", str(base + 2),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.strip().startswith(".venv/bin/python -m triton_server.client"):
+                break
+        example = lines[-1].strip().split()
+        assert example[:3] == [".venv/bin/python", "-m", "triton_server.client"], "".join(lines)
+        result = subprocess.run([sys.executable, *example[1:]], capture_output=True, text=True, check=True, timeout=120)
+        assert normalize(result.stdout.split(":", 1)[1]) == normalize(JFK_TEXT)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0

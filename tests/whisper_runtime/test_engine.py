@@ -1,0 +1,52 @@
+"""The in-process engine decodes exactly as faster-whisper's CTranslate2 model on the same features."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from tests.audio_files import JFK_TEXT, normalize
+from tests.reference import reference_tokens
+from whisper_runtime.decoding import DecodingOptions
+from whisper_runtime.engine import WhisperEngine
+from whisper_runtime.errors import EmptyAudioError
+from whisper_runtime.repository import Precision
+
+Engines = Callable[[Precision], WhisperEngine]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_engine_transcribes_jfk(engine_for: Engines, jfk_pcm: np.ndarray, precision: Precision) -> None:
+    (result,) = engine_for(precision).transcribe_batch([jfk_pcm])
+    assert normalize(result.text) == normalize(JFK_TEXT)
+
+
+def test_fp32_tokens_equal_faster_whisper_on_the_same_features(
+    engine_for: Engines, jfk_pcm: np.ndarray, librispeech_pcm: dict[str, np.ndarray]
+) -> None:
+    engine = engine_for("fp32")
+    features = engine.features([jfk_pcm, *librispeech_pcm.values()])
+    ours = [list(result.tokens) for result in engine.transcribe_features(features)]
+    assert ours == reference_tokens(features, list(engine.prompt))
+
+
+def test_a_batch_decodes_like_its_rows_alone_in_fp32(
+    engine_for: Engines, librispeech_pcm: dict[str, np.ndarray]
+) -> None:
+    engine = engine_for("fp32")
+    clips = list(librispeech_pcm.values())
+    batched = engine.transcribe_batch(clips)
+    alone = [engine.transcribe_batch([clip])[0] for clip in clips]
+    assert [r.tokens for r in batched] == [r.tokens for r in alone]
+
+
+def test_max_new_tokens_bounds_the_output(engine_for: Engines, jfk_pcm: np.ndarray) -> None:
+    (result,) = engine_for("int8").transcribe_batch([jfk_pcm], DecodingOptions(max_new_tokens=3))
+    assert len(result.tokens) == 3
+
+
+def test_engine_rejects_empty_audio(engine_for: Engines) -> None:
+    with pytest.raises(EmptyAudioError):
+        engine_for("int8").transcribe_batch([np.zeros(0, dtype=np.float32)])

@@ -1,0 +1,63 @@
+"""`python -m triton_server`: run Triton on the model repository in the foreground until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from triton_server.launcher import TritonLaunchError, TritonServer, TritonSettings
+from whisper_runtime.repository import DEFAULT_PRECISION, DEFAULT_REPOSITORY, PRECISIONS
+
+EXAMPLE_AUDIO = Path(__file__).resolve().parent.parent.parent / "shared" / "audio" / "jfk.flac"
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = TritonSettings()
+    parser = argparse.ArgumentParser(prog="python -m triton_server", description=__doc__)
+    parser.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    parser.add_argument("--host", default=defaults.host)
+    parser.add_argument("--http-port", type=int, default=defaults.http_port)
+    parser.add_argument("--grpc-port", type=int, default=defaults.grpc_port)
+    parser.add_argument("--metrics-port", type=int, default=defaults.metrics_port)
+    parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION)
+    parser.add_argument("--intra-op-threads", type=int, help="ONNX Runtime threads per model instance")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = TritonSettings(
+        repository=args.repository.resolve(),
+        host=args.host,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        metrics_port=args.metrics_port,
+        precision=args.precision,
+        intra_op_threads=args.intra_op_threads,
+    )
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    server = TritonServer(settings)
+    try:
+        server.start()
+    except TritonLaunchError as exc:
+        print(f"triton failed to start: {exc}", file=sys.stderr)
+        return 1
+    audio = EXAMPLE_AUDIO if EXAMPLE_AUDIO.is_file() else Path("your-audio.flac")
+    print(
+        f"\nTriton is ready: HTTP {settings.http_url}, gRPC {settings.grpc_url}, metrics {settings.metrics_url}"
+        f" (precision {settings.precision})\nTranscribe a file with tritonclient:\n"
+        f"  .venv/bin/python -m triton_server.client --url {settings.grpc_url} {audio}\n",
+        flush=True,
+    )
+    stopping.wait()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

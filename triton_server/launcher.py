@@ -1,0 +1,209 @@
+"""Launcher for the `tritonserver` binary bundled in the `nvidia-pytriton` wheel.
+
+It lays out a python backend directory holding the backend stub built for the running
+interpreter, sets the environment the stub needs (this venv's `bin` first on PATH, the
+interpreter's own libpython first on LD_LIBRARY_PATH), starts the server on loopback, waits
+until the entry model is ready, and stops it with SIGTERM (SIGKILL after a grace period).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO
+
+from triton_server.model_settings import INTRA_OP_THREADS_ENV, PRECISION_ENV
+from whisper_runtime.repository import DEFAULT_PRECISION, DEFAULT_REPOSITORY, ENTRY_MODEL, Precision
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class TritonLaunchError(RuntimeError):
+    """Triton could not be found, prepared or started."""
+
+
+@dataclass(frozen=True)
+class TritonSettings:
+    """Where and how to run Triton. Defaults serve `model_repository/` on 127.0.0.1:8000-8002."""
+
+    repository: Path = DEFAULT_REPOSITORY
+    host: str = "127.0.0.1"
+    http_port: int = 8000
+    grpc_port: int = 8001
+    metrics_port: int = 8002
+    precision: Precision = DEFAULT_PRECISION
+    intra_op_threads: int | None = None  # None: each model's config.pbtxt decides
+    workdir: Path = PROJECT_ROOT / ".run" / "triton"
+    log_verbose: int = 0
+    startup_timeout_s: float = 180.0
+    exit_timeout_s: int = 5  # how long Triton waits for open connections and in-flight requests on SIGTERM
+    stop_timeout_s: float = 15.0
+    extra_args: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def http_url(self) -> str:
+        return f"{self.host}:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.host}:{self.metrics_port}/metrics"
+
+
+@dataclass(frozen=True)
+class TritonInstallation:
+    """Paths inside the installed `nvidia-pytriton` wheel."""
+
+    binary: Path
+    library_dir: Path
+    python_backend: Path
+    stub: Path
+
+    @classmethod
+    def locate(cls) -> TritonInstallation:
+        try:
+            import pytriton
+        except ImportError as exc:
+            raise TritonLaunchError("nvidia-pytriton is not installed (pip install -e '.[serve]')") from exc
+        package = Path(pytriton.__file__).resolve().parent
+        server = package / "tritonserver"
+        python_version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        installation = cls(
+            binary=server / "bin" / "tritonserver",
+            library_dir=package.parent / "nvidia_pytriton.libs",
+            python_backend=server / "backends" / "python",
+            stub=server / "python_backend_stubs" / python_version / "triton_python_backend_stub",
+        )
+        missing = [str(path) for path in vars(installation).values() if not path.exists()]
+        if missing:
+            raise TritonLaunchError(f"nvidia-pytriton installation is incomplete: missing {', '.join(missing)}")
+        return installation
+
+
+def prepare_backends(installation: TritonInstallation, workdir: Path) -> Path:
+    """A backend directory whose python backend carries the stub for this interpreter."""
+    backends = workdir / "backends"
+    python_backend = backends / "python"
+    python_backend.mkdir(parents=True, exist_ok=True)
+    for source in [*installation.python_backend.iterdir(), installation.stub]:
+        if source.is_file():
+            destination = python_backend / source.name
+            if not destination.exists() or destination.stat().st_mtime < source.stat().st_mtime:
+                shutil.copy2(source, destination)
+    return backends
+
+
+def server_environment(settings: TritonSettings, installation: TritonInstallation) -> dict[str, str]:
+    env = dict(os.environ)
+    interpreter_bin = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([interpreter_bin, env.get("PATH", "")])
+    library_dirs = [str(sysconfig.get_config_var("LIBDIR")), str(installation.library_dir)]
+    env["LD_LIBRARY_PATH"] = os.pathsep.join([*library_dirs, env.get("LD_LIBRARY_PATH", "")]).rstrip(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env[PRECISION_ENV] = settings.precision
+    if settings.intra_op_threads is not None:
+        env[INTRA_OP_THREADS_ENV] = str(settings.intra_op_threads)
+    return env
+
+
+def server_command(settings: TritonSettings, installation: TritonInstallation, backends: Path) -> list[str]:
+    return [
+        str(installation.binary),
+        f"--model-repository={settings.repository}",
+        f"--backend-directory={backends}",
+        f"--http-address={settings.host}",
+        f"--http-port={settings.http_port}",
+        f"--grpc-address={settings.host}",
+        f"--grpc-port={settings.grpc_port}",
+        f"--metrics-address={settings.host}",
+        f"--metrics-port={settings.metrics_port}",
+        "--allow-metrics=true",
+        "--allow-gpu-metrics=false",
+        f"--log-verbose={settings.log_verbose}",
+        "--exit-on-error=true",
+        "--strict-readiness=true",
+        f"--exit-timeout-secs={settings.exit_timeout_s}",
+        *settings.extra_args,
+    ]
+
+
+class TritonServer:
+    """One tritonserver process. Use as a context manager, or call start() and stop()."""
+
+    def __init__(self, settings: TritonSettings | None = None, log: IO[bytes] | None = None) -> None:
+        self.settings = settings or TritonSettings()
+        self._log = log
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def start(self) -> TritonServer:
+        installation = TritonInstallation.locate()
+        backends = prepare_backends(installation, self.settings.workdir)
+        self._process = subprocess.Popen(
+            server_command(self.settings, installation, backends),
+            env=server_environment(self.settings, installation),
+            stdout=self._log,
+            stderr=subprocess.STDOUT if self._log else None,
+            start_new_session=True,  # a Ctrl-C meant for the caller reaches Triton through stop()
+        )
+        self.wait_until_ready()
+        return self
+
+    def is_ready(self) -> bool:
+        url = f"http://{self.settings.http_url}/v2/models/{ENTRY_MODEL}/ready"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def wait_until_ready(self) -> None:
+        deadline = time.monotonic() + self.settings.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise TritonLaunchError(f"tritonserver exited with code {self._process.returncode} while starting")
+            if self.is_ready():
+                return
+            time.sleep(0.25)
+        self.stop()
+        raise TritonLaunchError(f"tritonserver not ready after {self.settings.startup_timeout_s:.0f} s")
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after `stop_timeout_s`; returns the exit code."""
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(self.settings.stop_timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        return process.returncode
+
+    def __enter__(self) -> TritonServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def with_ports(settings: TritonSettings, base_port: int) -> TritonSettings:
+    """`settings` on three consecutive ports from `base_port` (HTTP, gRPC, metrics)."""
+    return replace(settings, http_port=base_port, grpc_port=base_port + 1, metrics_port=base_port + 2)

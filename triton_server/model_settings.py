@@ -1,0 +1,40 @@
+"""Settings of our Triton python models: config.pbtxt parameters, overridable by the launcher's environment."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from whisper_runtime.engine import EngineOptions
+from whisper_runtime.repository import DEFAULT_PRECISION, parse_precision
+from whisper_runtime.sessions import SessionOptions
+
+# The launcher sets these for the server process; they win over config.pbtxt parameters.
+PRECISION_ENV = "DATTAVANI_PRECISION"
+INTRA_OP_THREADS_ENV = "DATTAVANI_INTRA_OP_THREADS"
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    repository: Path
+    engine: EngineOptions
+
+
+def _parameters(model_config: Mapping) -> dict[str, str]:
+    return {key: value["string_value"] for key, value in model_config.get("parameters", {}).items()}
+
+
+def read_model_settings(args: Mapping[str, str], environ: Mapping[str, str] = os.environ) -> ModelSettings:
+    """Settings from the `args` Triton passes to `initialize`, with environment overrides."""
+    parameters = _parameters(json.loads(args["model_config"]))
+    precision = environ.get(PRECISION_ENV) or parameters.get("precision") or DEFAULT_PRECISION
+    threads = environ.get(INTRA_OP_THREADS_ENV) or parameters.get("intra_op_threads") or "1"
+    return ModelSettings(
+        repository=Path(args["model_repository"]).resolve().parent,
+        engine=EngineOptions(
+            precision=parse_precision(precision), session=SessionOptions(intra_op_threads=int(threads))
+        ),
+    )

@@ -1,0 +1,53 @@
+"""Glue shared by our Triton python-backend models: tensors in, a batch run, responses out.
+
+Imported only inside Triton's python stub, where `triton_python_backend_utils` exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from whisper_runtime.errors import InvalidAudioError
+
+Parsed = TypeVar("Parsed")
+Outputs = dict[str, np.ndarray]
+
+
+def input_array(request: Any, name: str) -> np.ndarray | None:
+    """The named input of one request as numpy (None if the optional input was not sent)."""
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    return None if tensor is None else tensor.as_numpy()
+
+
+def execute_batch(
+    requests: Sequence[Any],
+    parse: Callable[[Any], list[Parsed]],
+    run: Callable[[list[Parsed]], Outputs],
+) -> list[Any]:
+    """Parse every request into its batch rows, run all valid rows at once, answer each request.
+
+    `run` returns arrays whose first axis follows the rows it was given. A request that fails
+    to parse gets its own error response; the others are unaffected.
+    """
+    responses: list[Any] = [None] * len(requests)
+    rows: list[Parsed] = []
+    spans: list[tuple[int, int, int]] = []  # (request index, first row, end row)
+    for index, request in enumerate(requests):
+        try:
+            parsed = parse(request)
+        except InvalidAudioError as exc:
+            responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"{exc.code}: {exc}"))
+            continue
+        spans.append((index, len(rows), len(rows) + len(parsed)))
+        rows.extend(parsed)
+    if rows:
+        outputs = run(rows)
+        for index, start, end in spans:
+            responses[index] = pb_utils.InferenceResponse(
+                output_tensors=[pb_utils.Tensor(name, value[start:end]) for name, value in outputs.items()]
+            )
+    return responses
