@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # sources are local: never reach a model hub
     try:
         source = resolve_source(args.source, args.name) if args.source else default_source()
         manifest = export_to_repository(source, args.repository.resolve(), args.precision, force=args.force)
