@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import av
 import numpy as np
 
-from whisper_runtime.errors import AudioTooLongError, EmptyAudioError, NonFiniteAudioError, UndecodableAudioError
+from whisper_runtime.errors import (
+    AudioTooLongError,
+    CorruptAudioError,
+    DecodeTimeoutError,
+    EmptyAudioError,
+    NonFiniteAudioError,
+    NotAudioError,
+    TruncatedAudioError,
+    UnsupportedCodecError,
+)
 
 SAMPLE_RATE = 16000
 N_FFT = 400
@@ -40,18 +51,76 @@ def pad_or_trim(pcm: np.ndarray, length: int = N_SAMPLES) -> np.ndarray:
     return np.pad(pcm, widths)
 
 
-def decode_audio(source: str | Path | BinaryIO) -> np.ndarray:
-    """Decode any audio FFmpeg reads into 16 kHz mono float32 PCM (downmixed, resampled)."""
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-    chunks: list[np.ndarray] = []
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Bounds on decoding one file: audio length and wall time (None: unbounded)."""
+
+    max_seconds: float | None = None
+    timeout_s: float | None = None
+
+
+# A file decodes as truncated when it yields less than this share of its declared length and
+# at least TRUNCATION_MIN_MISSING_S less (declared lengths of some formats are estimates).
+TRUNCATION_RATIO = 0.8
+TRUNCATION_MIN_MISSING_S = 1.0
+
+
+def _declared_seconds(container: av.container.InputContainer) -> float | None:
+    return container.duration / av.time_base if container.duration and container.duration > 0 else None
+
+
+def decode_audio(source: str | Path | BinaryIO, limits: DecodeLimits | None = None) -> np.ndarray:
+    """Decode any audio FFmpeg reads into 16 kHz mono float32 PCM (downmixed, resampled).
+
+    Limits are enforced while decoding: a small file that declares or yields hours of audio
+    is refused as soon as it passes `max_seconds`, and a slow decode after `timeout_s`.
+    """
+    limits = limits or DecodeLimits()
+    deadline = None if limits.timeout_s is None else time.monotonic() + limits.timeout_s
+    max_samples = None if limits.max_seconds is None else int(limits.max_seconds * SAMPLE_RATE)
     target = str(source) if isinstance(source, str | Path) else source
     try:
-        with av.open(target, mode="r") as container:
-            if not container.streams.audio:
-                raise UndecodableAudioError("the file contains no audio stream")
-            for frame in container.decode(audio=0):
-                chunks.extend(resampled.to_ndarray().reshape(-1) for resampled in resampler.resample(frame))
+        container = av.open(target, mode="r")
+    except av.FFmpegError as exc:
+        raise NotAudioError("the file is not an audio or video format FFmpeg can read") from exc
+    with container:
+        if not container.streams.audio:
+            raise NotAudioError("the file contains no audio stream")
+        stream = container.streams.audio[0]
+        if stream.codec_context is None:
+            raise UnsupportedCodecError("the audio codec of the file is not supported")
+        declared = _declared_seconds(container)
+        if declared is not None and limits.max_seconds is not None and declared > limits.max_seconds:
+            raise AudioTooLongError(f"audio lasts {declared:.1f} s; at most {limits.max_seconds:.1f} s allowed")
+        pcm = _decode_stream(container, stream, max_samples, deadline, limits)
+    if pcm.size == 0:
+        raise EmptyAudioError("the file contains no audio samples")
+    decoded = pcm.size / SAMPLE_RATE
+    if declared is not None and decoded < TRUNCATION_RATIO * declared and declared - decoded > TRUNCATION_MIN_MISSING_S:
+        raise TruncatedAudioError(f"only {decoded:.1f} s of the declared {declared:.1f} s of audio could be decoded")
+    return pcm
+
+
+def _decode_stream(
+    container: av.container.InputContainer,
+    stream: av.AudioStream,
+    max_samples: int | None,
+    deadline: float | None,
+    limits: DecodeLimits,
+) -> np.ndarray:
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    chunks: list[np.ndarray] = []
+    total = 0
+    try:
+        for frame in container.decode(stream):
+            for resampled in resampler.resample(frame):
+                chunks.append(resampled.to_ndarray().reshape(-1))
+                total += chunks[-1].size
+            if max_samples is not None and total > max_samples:
+                raise AudioTooLongError(f"audio is longer than the {limits.max_seconds:.1f} s allowed")
+            if deadline is not None and time.monotonic() > deadline:
+                raise DecodeTimeoutError(f"decoding took longer than {limits.timeout_s:.1f} s")
         chunks.extend(resampled.to_ndarray().reshape(-1) for resampled in resampler.resample(None))
     except av.FFmpegError as exc:
-        raise UndecodableAudioError(f"audio could not be decoded: {exc}") from exc
+        raise CorruptAudioError(f"the audio is corrupt: decoding failed after {total / SAMPLE_RATE:.1f} s") from exc
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)

@@ -1,4 +1,8 @@
-"""Errors raised by the runtime; callers map them onto their own protocol (HTTP, Triton)."""
+"""Errors raised by the runtime; callers map them onto their own protocol (HTTP, Triton).
+
+Each audio error carries a stable `code` that the gateway returns to clients and the Triton
+models put in front of their error messages.
+"""
 
 
 class RuntimeModelError(Exception):
@@ -6,7 +10,7 @@ class RuntimeModelError(Exception):
 
 
 class InvalidAudioError(RuntimeModelError):
-    """The PCM handed to the runtime cannot be transcribed."""
+    """The audio handed to the runtime cannot be transcribed."""
 
     code = "invalid_audio"
 
@@ -23,9 +27,31 @@ class AudioTooLongError(InvalidAudioError):
     code = "audio_too_long"
 
 
+class NotAudioError(InvalidAudioError):
+    """FFmpeg cannot open the bytes as a media file, or the file holds no audio stream."""
+
+    code = "not_audio"
+
+
+class UnsupportedCodecError(InvalidAudioError):
+    code = "unsupported_codec"
+
+
+class CorruptAudioError(InvalidAudioError):
+    """The audio stream fails to decode part-way."""
+
+    code = "corrupt_audio"
+
+
+class TruncatedAudioError(InvalidAudioError):
+    """Much less audio decodes than the container declares."""
+
+    code = "truncated_audio"
+
+
+class DecodeTimeoutError(InvalidAudioError):
+    code = "decode_timeout"
+
+
 class ModelFilesError(RuntimeModelError):
     """The exported model files are missing or inconsistent."""
-
-
-class UndecodableAudioError(InvalidAudioError):
-    code = "undecodable_audio"

@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -70,11 +69,9 @@ def test_the_exported_repository_is_up_to_date_and_a_rerun_skips_it(repository: 
     manifest = Manifest.load(layout.manifest)
     assert manifest is not None
     assert manifest.covers(default_source().checksum(), ["fp32", "int8"], repository)
-    started = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "export"], capture_output=True, text=True, check=True)
     assert "up to date" in result.stdout
-    assert time.perf_counter() - started < 30  # a skip does no export work (an export takes about a minute)
-    assert Manifest.load(layout.manifest) == manifest
+    assert Manifest.load(layout.manifest) == manifest  # not rewritten: same export time
 
 
 def test_manifest_records_source_tools_and_files(repository: Path) -> None:
