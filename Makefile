@@ -12,7 +12,7 @@ EXTRAS := serve,export,dev
 .PHONY: help deps export serve test lint typecheck pytest clean
 
 help:
-	@echo "make serve   set up, export the model if needed, start Triton on 127.0.0.1"
+	@echo "make serve   set up, export the model if needed, start Triton and the gateway on 127.0.0.1"
 	@echo "make test    set up, export the model if needed, run lint, type checks and all tests"
 
 $(PY):
@@ -29,8 +29,17 @@ deps: $(DEPS_STAMP)
 export: deps
 	$(PY) -m export
 
-serve: export
-	$(PY) -m triton_server
+DEV_KEY := $(RUN)/dev-api-key
+
+# A development API key, made once and kept in .run/ (git-ignored).
+$(DEV_KEY): | $(PY)
+	mkdir -p $(RUN)
+	$(PY) -c 'import secrets; print("dev-" + secrets.token_urlsafe(24))' > $@
+	chmod 600 $@
+
+serve: export $(DEV_KEY)
+	@echo "Development API key: $$(cat $(DEV_KEY))  (kept in $(DEV_KEY))"
+	DATTAVANI_API_KEYS="$$(cat $(DEV_KEY))" $(PY) -m gateway --start-triton --dev-key-file $(DEV_KEY)
 
 lint: deps
 	$(VENV)/bin/ruff format --check .

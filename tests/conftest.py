@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gateway.launcher import GatewayProcess
 from tests.audio_files import JFK, LIBRISPEECH
-from tests.ports import free_port_block
-from triton_server.launcher import TritonServer, TritonSettings, with_ports
+from tests.gateway_process import TEST_API_KEY
+from triton_server.launcher import TritonServer, TritonSettings, free_port_block, with_ports
 from whisper_runtime.audio import decode_audio
 from whisper_runtime.engine import EngineOptions, WhisperEngine
 from whisper_runtime.repository import DEFAULT_REPOSITORY, Precision, RepositoryLayout
@@ -73,3 +74,23 @@ def triton(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def triton_fp32(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
     """A second real Triton serving the fp32 export."""
     yield from _start_triton(repository, "fp32", tmp_path_factory.mktemp("triton-fp32"))
+
+
+GATEWAY_TEST_LIMITS = {
+    "DATTAVANI_MAX_UPLOAD_BYTES": str(4 * 1024 * 1024),
+    "DATTAVANI_MAX_AUDIO_SECONDS": "30",
+    "DATTAVANI_DECODE_TIMEOUT_S": "10",
+}
+
+
+@pytest.fixture(scope="session")
+def gateway(triton: TritonServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """The real gateway in front of the session's Triton, with a test key and a 4 MiB upload limit."""
+    env = {
+        "DATTAVANI_TRITON_URL": triton.settings.grpc_url,
+        "DATTAVANI_API_KEYS": TEST_API_KEY,
+        **GATEWAY_TEST_LIMITS,
+    }
+    process = GatewayProcess(env, tmp_path_factory.mktemp("gateway") / "gateway.log").start()
+    yield process
+    process.stop()

@@ -9,8 +9,10 @@ until the entry model is ready, and stops it with SIGTERM (SIGKILL after a grace
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -207,3 +209,21 @@ class TritonServer:
 def with_ports(settings: TritonSettings, base_port: int) -> TritonSettings:
     """`settings` on three consecutive ports from `base_port` (HTTP, gRPC, metrics)."""
     return replace(settings, http_port=base_port, grpc_port=base_port + 1, metrics_port=base_port + 2)
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_block(size: int, host: str = "127.0.0.1") -> int:
+    """The first of `size` consecutive free ports on `host` (for tests and benchmarks)."""
+    for _ in range(200):
+        base = random.randrange(20000, 60000 - size)  # noqa: S311 - not security relevant
+        if all(_port_is_free(host, base + offset) for offset in range(size)):
+            return base
+    raise TritonLaunchError(f"no block of {size} free ports found on {host}")

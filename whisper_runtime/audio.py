@@ -29,12 +29,12 @@ N_SAMPLES = CHUNK_LENGTH * SAMPLE_RATE  # 480000 samples in a window
 N_FRAMES = N_SAMPLES // HOP_LENGTH  # 3000 mel frames in a window
 
 
-def validate_pcm(pcm: np.ndarray, max_samples: int = N_SAMPLES) -> np.ndarray:
-    """Return `pcm` as contiguous float32 mono, or raise the InvalidAudioError that fits."""
+def validate_pcm(pcm: np.ndarray, max_samples: int | None = N_SAMPLES) -> np.ndarray:
+    """Return `pcm` as contiguous float32 mono, or raise the InvalidAudioError that fits (None: any length)."""
     samples = np.ascontiguousarray(pcm, dtype=np.float32).reshape(-1)
     if samples.size == 0:
         raise EmptyAudioError("audio contains no samples")
-    if samples.size > max_samples:
+    if max_samples is not None and samples.size > max_samples:
         raise AudioTooLongError(
             f"audio has {samples.size / SAMPLE_RATE:.2f} s; at most {max_samples / SAMPLE_RATE:.2f} s allowed"
         )

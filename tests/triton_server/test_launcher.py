@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.audio_files import JFK_TEXT, normalize
-from tests.ports import free_port_block
 from triton_server.launcher import (
     TritonInstallation,
     TritonLaunchError,
     TritonServer,
     TritonSettings,
+    free_port_block,
     prepare_backends,
     server_environment,
     with_ports,

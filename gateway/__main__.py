@@ -1,0 +1,76 @@
+"""`python -m gateway`: run the gateway (and, with --start-triton, a local Triton beside it)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.app import create_app
+from gateway.config import ConfigError, GatewayConfig, load_config
+from triton_server.launcher import TritonLaunchError, TritonServer, TritonSettings
+
+EXAMPLE_AUDIO = Path(__file__).resolve().parent.parent.parent / "shared" / "audio" / "jfk.flac"
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf s request_id=%{X-Request-ID}o served_by=%{X-Served-By}o'
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
+    parser.add_argument("--config", type=Path, help="TOML file (default: $DATTAVANI_CONFIG_FILE)")
+    parser.add_argument("--host", help="listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port (default 8080)")
+    parser.add_argument("--start-triton", action="store_true", help="start a local Triton on 127.0.0.1:8000-8002")
+    parser.add_argument("--dev-key-file", type=Path, help="file holding the development key, named in the banner")
+    return parser
+
+
+def _banner(config: GatewayConfig, key_file: Path | None) -> str:
+    base = f"http://{config.host}:{config.port}"
+    key = f"$(cat {key_file})" if key_file else "$DATTAVANI_API_KEY"
+    audio = EXAMPLE_AUDIO if EXAMPLE_AUDIO.is_file() else Path("your-audio.flac")
+    return (
+        f"\nDattavani ASR gateway ready on {base} (Triton {config.triton_url}, model {config.model_name})\n"
+        f"Transcribe a file:\n"
+        f'  curl -s {base}/v1/audio/transcriptions -H "Authorization: Bearer {key}" '
+        f"-F file=@{audio} -F model={config.model_name}\n"
+        f"With the OpenAI SDK: OpenAI(base_url='{base}/v1', api_key=...).audio.transcriptions.create(...)\n"
+        f"API docs: docs/api.md, spec: {base}/openapi.json\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(config_file=args.config, host=args.host, port=args.port)
+        app = create_app(config)
+    except ConfigError as exc:
+        print(f"gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    with ExitStack() as stack:
+        if args.start_triton:
+            settings = TritonSettings()
+            settings.workdir.mkdir(parents=True, exist_ok=True)
+            triton_log = stack.enter_context((settings.workdir / "triton.log").open("ab"))
+            print(f"starting Triton (log: {settings.workdir / 'triton.log'}) ...", flush=True)
+            try:
+                stack.enter_context(TritonServer(settings, log=triton_log))
+            except TritonLaunchError as exc:
+                print(f"gateway: Triton failed to start: {exc}", file=sys.stderr)
+                return 1
+        web.run_app(
+            app,
+            host=config.host,
+            port=config.port,
+            access_log_format=ACCESS_LOG_FORMAT,
+            print=lambda _: print(_banner(config, args.dev_key_file), flush=True),
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

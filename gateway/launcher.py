@@ -1,0 +1,61 @@
+"""Run the gateway as a child process (`python -m gateway`), as tests and benchmarks need it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from triton_server.launcher import free_port_block
+
+
+class GatewayProcess:
+    """One `python -m gateway` process on a free loopback port, configured through its environment."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port_block(1)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._env = {**os.environ, "DATTAVANI_HOST": "127.0.0.1", "DATTAVANI_PORT": str(self.port), **env}
+        self._log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def start(self, timeout_s: float = 60.0) -> GatewayProcess:
+        with self._log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "gateway"], env=self._env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self._process.returncode}: {self.log()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health/live", timeout=1):  # noqa: S310 - loopback URL
+                    return self
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"gateway did not come up in {timeout_s:.0f} s: {self.log()[-2000:]}")
+
+    def log(self) -> str:
+        return self._log_path.read_text(errors="replace")
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after 30 s; returns the exit code."""
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()

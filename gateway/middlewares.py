@@ -1,0 +1,79 @@
+"""Middlewares: request ids, authentication, and the one place errors become JSON responses."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from gateway.auth import WWW_AUTHENTICATE, ApiKeyStore, authenticate
+from gateway.errors import ApiError, AuthenticationError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID = web.RequestKey("request_id", str)
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+PUBLIC_PATHS = frozenset({"/health/live"})
+
+log = logging.getLogger("gateway")
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Take the client's X-Request-ID when it is safe to echo, else make one; return it on every response."""
+    offered = request.headers.get(REQUEST_ID_HEADER, "")
+    request[REQUEST_ID] = offered if SAFE_REQUEST_ID.match(offered) else uuid.uuid4().hex
+    response = await handler(request)
+    response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
+    return response
+
+
+def error_response(error: ApiError) -> web.Response:
+    response = web.json_response(error.body(), status=error.status)
+    if isinstance(error, AuthenticationError):
+        response.headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return response
+
+
+def _from_http_exception(exc: web.HTTPException) -> ApiError:
+    if exc.status == 404:
+        return NotFoundError("no such route")
+    if exc.status == 405:
+        return MethodNotAllowedError("method not allowed on this route")
+    if exc.status == 413:
+        return PayloadTooLargeError("the request body is too large")
+    error = ApiError(exc.reason, code=f"http_{exc.status}")
+    error.status = exc.status  # type: ignore[misc]
+    return error
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render every failure as an OpenAI-shaped JSON error; unexpected ones are logged as 500s."""
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return error_response(error)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(_from_http_exception(exc))
+    except Exception:
+        log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request.get(REQUEST_ID))
+        return error_response(ApiError("internal error; the request id identifies it in the logs"))
+
+
+def auth_middleware(store: ApiKeyStore, enabled: bool) -> Middleware:
+    """Require an accepted key on every route but the public ones (unless auth is disabled)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if enabled and request.path not in PUBLIC_PATHS:
+            authenticate(request, store)
+        return await handler(request)
+
+    return middleware

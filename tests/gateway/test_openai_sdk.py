@@ -1,0 +1,66 @@
+"""The official `openai` SDK, unmodified, transcribes through the gateway in every response format."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from openai import OpenAI
+
+from gateway.launcher import GatewayProcess
+from tests.audio_files import JFK, JFK_TEXT, normalize
+from tests.gateway_process import TEST_API_KEY
+
+
+@pytest.fixture(scope="module")
+def client(gateway: GatewayProcess) -> OpenAI:
+    return OpenAI(base_url=f"{gateway.url}/v1", api_key=TEST_API_KEY, max_retries=0, timeout=120)
+
+
+def test_json(client: OpenAI) -> None:
+    with JFK.open("rb") as audio:
+        result = client.audio.transcriptions.create(model="whisper-1", file=audio)
+    assert normalize(result.text) == normalize(JFK_TEXT)
+
+
+def test_text(client: OpenAI) -> None:
+    with JFK.open("rb") as audio:
+        result = client.audio.transcriptions.create(model="whisper-1", file=audio, response_format="text")
+    assert normalize(str(result)) == normalize(JFK_TEXT)
+
+
+def test_verbose_json(client: OpenAI) -> None:
+    with JFK.open("rb") as audio:
+        result = client.audio.transcriptions.create(
+            model="whisper-tiny.en", file=audio, response_format="verbose_json", timestamp_granularities=["segment"]
+        )
+    assert normalize(result.text) == normalize(JFK_TEXT)
+    assert result.language == "english"
+    assert result.duration == pytest.approx(11.0, abs=0.01)
+    assert result.segments and result.segments[0].start == 0.0
+    assert normalize(" ".join(segment.text for segment in result.segments)) == normalize(JFK_TEXT)
+
+
+@pytest.mark.parametrize("response_format", ["srt", "vtt"])
+def test_subtitles(client: OpenAI, response_format: str) -> None:
+    with JFK.open("rb") as audio:
+        result = str(client.audio.transcriptions.create(model="whisper-1", file=audio, response_format=response_format))
+    separator = "," if response_format == "srt" else "."
+    assert f"00:00:00{separator}000 --> 00:00:11{separator}000" in result
+    assert normalize(JFK_TEXT) in normalize(result.split(f"11{separator}000", 1)[1])
+    if response_format == "vtt":
+        assert result.startswith("WEBVTT\n\n")
+    else:
+        assert result.startswith("1\n")
+
+
+def test_models_are_listed(client: OpenAI) -> None:
+    assert {model.id for model in client.models.list()} == {"whisper-tiny.en", "whisper-1"}
+
+
+def test_sdk_errors_carry_the_openai_error_body(client: OpenAI) -> None:
+    from openai import NotFoundError
+
+    with JFK.open("rb") as audio, pytest.raises(NotFoundError) as raised:
+        client.audio.transcriptions.create(model="gpt-4o-transcribe", file=audio)
+    assert json.loads(raised.value.response.text)["error"]["code"] == "model_not_found"
