@@ -1,9 +1,15 @@
-"""`python -m gateway`: run the gateway (and, with --start-triton, a local Triton beside it)."""
+"""`python -m gateway`: run the gateway (and, with --start-triton, a local Triton beside it).
+
+On SIGTERM or SIGINT the gateway drains: readiness turns 503 and new transcriptions are refused
+(503 `shutting_down`) at once, in-flight ones finish (up to `drain_timeout_s`), then it exits 0.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import signal
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -11,11 +17,13 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.app import create_app
+from gateway.app_keys import ADMISSION
 from gateway.config import ConfigError, GatewayConfig, load_config
 from triton_server.launcher import TritonLaunchError, TritonServer, TritonSettings
 
 EXAMPLE_AUDIO = Path(__file__).resolve().parent.parent.parent / "shared" / "audio" / "jfk.flac"
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf s request_id=%{X-Request-ID}o served_by=%{X-Served-By}o'
+log = logging.getLogger("gateway")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +50,26 @@ def _banner(config: GatewayConfig, key_file: Path | None) -> str:
     )
 
 
+async def serve(app: web.Application, config: GatewayConfig, banner: str) -> None:
+    """Serve until SIGTERM/SIGINT, then drain in-flight requests and shut down."""
+    runner = web.AppRunner(app, access_log_format=ACCESS_LOG_FORMAT, shutdown_timeout=config.drain_timeout_s)
+    await runner.setup()
+    await web.TCPSite(runner, config.host, config.port).start()
+    print(banner, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    admission = app[ADMISSION]
+    log.info("shutting down: draining %d in-flight requests", admission.active + admission.queued)
+    drained = await admission.drain(config.drain_timeout_s)
+    if not drained:
+        log.warning("drain timeout of %.0f s passed with requests still in flight", config.drain_timeout_s)
+    await asyncio.sleep(config.drain_grace_s)  # let load balancers see the 503 readiness before the port closes
+    await runner.cleanup()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -62,13 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             except TritonLaunchError as exc:
                 print(f"gateway: Triton failed to start: {exc}", file=sys.stderr)
                 return 1
-        web.run_app(
-            app,
-            host=config.host,
-            port=config.port,
-            access_log_format=ACCESS_LOG_FORMAT,
-            print=lambda _: print(_banner(config, args.dev_key_file), flush=True),
-        )
+        asyncio.run(serve(app, config, _banner(config, args.dev_key_file)))
     return 0
 
 

@@ -9,11 +9,16 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from gateway.app_keys import BACKEND, CONFIG, DECODER, OPENAPI
+from gateway.admission import Admission
+from gateway.app_keys import ADMISSION, CHAIN, CONFIG, DECODER, HEALTH, OPENAPI
 from gateway.auth import ApiKeyStore
 from gateway.backends import TranscriptionBackend
+from gateway.backends.chain import BackendChain
+from gateway.backends.fallback import FallbackBackend
+from gateway.backends.resilience import ResilientBackend, RetryPolicy, new_breaker
 from gateway.backends.triton import TritonBackend
 from gateway.config import GatewayConfig
+from gateway.health import CachedHealth
 from gateway.intake import FORM_OVERHEAD_BYTES, AudioDecoder
 from gateway.middlewares import auth_middleware, error_middleware, request_id_middleware
 from gateway.routes import add_routes
@@ -26,8 +31,21 @@ def load_openapi() -> dict[str, Any]:
     return spec
 
 
-def create_app(config: GatewayConfig, backend: TranscriptionBackend | None = None) -> web.Application:
-    """The gateway application. `backend` defaults to Triton at `config.triton_url`."""
+def build_backends(config: GatewayConfig) -> list[TranscriptionBackend]:
+    """The chain named by `config.backends`, in order: Triton behind its breaker, the CPU fallback."""
+    backends: list[TranscriptionBackend] = []
+    for name in config.backends:
+        if name == "triton":
+            breaker = new_breaker(config.breaker_fail_max, config.breaker_recovery_s, name="triton")
+            retry = RetryPolicy(config.retry_max_tries, config.retry_base_delay_s, config.retry_max_delay_s)
+            backends.append(ResilientBackend(TritonBackend(config), breaker, retry))
+        else:
+            backends.append(FallbackBackend.load(config))
+    return backends
+
+
+def create_app(config: GatewayConfig, backends: list[TranscriptionBackend] | None = None) -> web.Application:
+    """The gateway application. `backends` defaults to the chain `config.backends` names."""
     store = ApiKeyStore.from_config(config)
     app = web.Application(
         middlewares=[request_id_middleware, error_middleware, auth_middleware(store, not config.auth_disabled)],
@@ -38,11 +56,14 @@ def create_app(config: GatewayConfig, backend: TranscriptionBackend | None = Non
     add_routes(app)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        app[BACKEND] = backend or TritonBackend(config)
+        chain = BackendChain(backends if backends is not None else build_backends(config))
+        app[CHAIN] = chain
+        app[HEALTH] = CachedHealth(chain.health, config.canary_interval_s)
+        app[ADMISSION] = Admission(config.max_concurrent_requests, config.max_queued_requests, config.retry_after_s)
         app[DECODER] = AudioDecoder(config)
         yield
         app[DECODER].close()
-        await app[BACKEND].close()
+        await chain.close()
 
     app.cleanup_ctx.append(resources)
     return app

@@ -6,11 +6,15 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.backends import TranscriptionBackend
+from gateway.admission import Admission
+from gateway.backends.chain import BackendChain
 from gateway.config import GatewayConfig
+from gateway.health import CachedHealth
 from gateway.intake import AudioDecoder
 
 CONFIG = web.AppKey("config", GatewayConfig)
-BACKEND = web.AppKey("backend", TranscriptionBackend)
+ADMISSION = web.AppKey("admission", Admission)
+CHAIN = web.AppKey("chain", BackendChain)
+HEALTH = web.AppKey("health", CachedHealth)
 DECODER = web.AppKey("decoder", AudioDecoder)
 OPENAPI = web.AppKey("openapi", dict[str, Any])

@@ -16,9 +16,13 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from whisper_runtime.audio import CHUNK_LENGTH
+from whisper_runtime.repository import DEFAULT_PRECISION, DEFAULT_REPOSITORY, parse_precision
 
 ENV_PREFIX = "DATTAVANI_"
 CONFIG_FILE_ENV = "DATTAVANI_CONFIG_FILE"
+
+
+BACKEND_NAMES = ("triton", "fallback")
 
 
 class ConfigError(ValueError):
@@ -33,6 +37,26 @@ class GatewayConfig:
     triton_url: str = "127.0.0.1:8001"
     triton_model: str = "whisper"
     triton_timeout_s: float = 30.0
+    # Resilience: backends tried in order; breaker and retries around Triton.
+    backends: tuple[str, ...] = ("triton", "fallback")
+    request_timeout_s: float = 60.0
+    breaker_fail_max: int = 5
+    breaker_recovery_s: float = 10.0
+    retry_max_tries: int = 3
+    retry_base_delay_s: float = 0.1
+    retry_max_delay_s: float = 2.0
+    # The in-process CPU fallback: the same export, loaded through whisper_runtime.
+    model_repository: Path = DEFAULT_REPOSITORY
+    fallback_precision: str = DEFAULT_PRECISION
+    fallback_concurrency: int = 1
+    fallback_threads: int = 2
+    # Backpressure, readiness and shutdown.
+    max_concurrent_requests: int = 8
+    max_queued_requests: int = 32
+    retry_after_s: int = 1
+    canary_interval_s: float = 5.0
+    drain_grace_s: float = 0.5
+    drain_timeout_s: float = 30.0
     model_name: str = "whisper-tiny.en"
     model_aliases: tuple[str, ...] = ("whisper-1",)
     # Auth: plain keys, and/or a file of SHA-256 hex digests of keys (one per line, # comments).
@@ -48,10 +72,21 @@ class GatewayConfig:
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
-        positive = ("port", "triton_timeout_s", "max_upload_bytes", "max_audio_seconds", "decode_timeout_s")
-        for name in (*positive, "decode_workers", "max_field_bytes"):
+        positive = (
+            "port", "triton_timeout_s", "max_upload_bytes", "max_audio_seconds", "decode_timeout_s",
+            "decode_workers", "max_field_bytes", "request_timeout_s", "breaker_fail_max", "breaker_recovery_s",
+            "retry_max_tries", "fallback_concurrency", "fallback_threads", "max_concurrent_requests",
+            "retry_after_s", "canary_interval_s", "drain_timeout_s",
+        )  # fmt: skip
+        for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, not {getattr(self, name)!r}")
+        unknown = set(self.backends) - set(BACKEND_NAMES)
+        if unknown or not self.backends:
+            raise ConfigError(f"backends must name some of {', '.join(BACKEND_NAMES)}, not {self.backends}")
+        if self.max_queued_requests < 0:
+            raise ConfigError("max_queued_requests must not be negative")
+        parse_precision(self.fallback_precision)
         if self.max_audio_seconds > CHUNK_LENGTH:
             raise ConfigError(f"max_audio_seconds is at most {CHUNK_LENGTH} (one Whisper window) for now")
 

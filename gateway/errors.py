@@ -87,15 +87,44 @@ class UnsupportedMediaTypeError(ApiError):
     code = "unsupported_media_type"
 
 
-class BackendUnavailableError(ApiError):
-    """Triton cannot be reached, or refused the work for reasons of its own."""
+class TooManyRequestsError(ApiError):
+    status = 429
+    type = "rate_limit_error"
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ShuttingDownError(ApiError):
+    status = 503
+    type = "server_error"
+    code = "shutting_down"
+
+
+class BackendError(ApiError):
+    """A backend failed (not the client's request): the chain moves on to the next backend."""
 
     status = 503
     type = "server_error"
     code = "backend_unavailable"
 
 
-class BackendTimeoutError(ApiError):
+class BackendUnavailableError(BackendError):
+    """The backend cannot be reached, or failed the work for reasons of its own."""
+
+
+class BackendTimeoutError(BackendError):
     status = 504
-    type = "server_error"
     code = "backend_timeout"
+
+
+class CircuitOpenError(BackendError):
+    """The breaker in front of a backend is open: the backend is not even tried."""
+
+    code = "circuit_open"
+
+
+class FallbackUnavailableError(BackendError):
+    code = "fallback_unavailable"

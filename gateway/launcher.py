@@ -1,17 +1,22 @@
-"""Run the gateway as a child process (`python -m gateway`), as tests and benchmarks need it."""
+"""Run the gateway as a child process (`python -m gateway`), alone or with a Triton, for tests and benchmarks."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from triton_server.launcher import free_port_block
+from triton_server.launcher import TritonServer, TritonSettings, free_port_block, with_ports
+from whisper_runtime.repository import Precision
 
 
 class GatewayProcess:
@@ -59,3 +64,29 @@ class GatewayProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             return process.wait()
+
+
+@dataclass(frozen=True)
+class Stack:
+    triton: TritonServer
+    gateway: GatewayProcess
+    api_key: str
+
+
+@contextmanager
+def local_stack(
+    workdir: Path, precision: Precision = "int8", gateway_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """Start Triton, then the gateway in front of it (configured by `gateway_env`); stop both on exit."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    api_key = secrets.token_urlsafe(16)
+    with ExitStack() as stack:
+        log = stack.enter_context((workdir / "triton.log").open("ab"))
+        settings = with_ports(TritonSettings(precision=precision, workdir=workdir), free_port_block(3))
+        triton = stack.enter_context(TritonServer(settings, log=log))
+        gateway = GatewayProcess(
+            {"DATTAVANI_TRITON_URL": settings.grpc_url, "DATTAVANI_API_KEYS": api_key, **(gateway_env or {})},
+            workdir / "gateway.log",
+        ).start()
+        stack.callback(gateway.stop)
+        yield Stack(triton=triton, gateway=gateway, api_key=api_key)

@@ -11,7 +11,15 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from gateway.auth import WWW_AUTHENTICATE, ApiKeyStore, authenticate
-from gateway.errors import ApiError, AuthenticationError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError
+from gateway.errors import (
+    ApiError,
+    AuthenticationError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ShuttingDownError,
+    TooManyRequestsError,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -36,6 +44,10 @@ def error_response(error: ApiError) -> web.Response:
     response = web.json_response(error.body(), status=error.status)
     if isinstance(error, AuthenticationError):
         response.headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    if isinstance(error, TooManyRequestsError):
+        response.headers["Retry-After"] = str(error.retry_after_s)
+    if isinstance(error, ShuttingDownError):
+        response.headers["Connection"] = "close"
     return response
 
 

@@ -6,8 +6,10 @@ import time
 
 from aiohttp import web
 
-from gateway.app_keys import BACKEND, CONFIG, DECODER, OPENAPI
+from gateway.app_keys import ADMISSION, CHAIN, CONFIG, DECODER, HEALTH, OPENAPI
+from gateway.backends import Deadline
 from gateway.formats import Transcript, render
+from gateway.health import readiness
 from gateway.intake import read_form
 from gateway.middlewares import REQUEST_ID
 from gateway.params import parse_params
@@ -18,12 +20,14 @@ STARTED_AT = int(time.time())
 
 async def transcriptions(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
-    form = await read_form(request, config)
-    params = parse_params(form.fields, config)
-    pcm = await request.app[DECODER].decode(form.audio)
-    text = await request.app[BACKEND].transcribe(pcm, request[REQUEST_ID])
-    response = render(Transcript.single_window(text, pcm.size / SAMPLE_RATE), params.response_format)
-    response.headers["X-Served-By"] = request.app[BACKEND].name
+    async with request.app[ADMISSION].admit():  # before the upload is read: a refusal costs nothing
+        deadline = Deadline.after(config.request_timeout_s)
+        form = await read_form(request, config)
+        params = parse_params(form.fields, config)
+        pcm = await request.app[DECODER].decode(form.audio)
+        served = await request.app[CHAIN].transcribe(pcm, request[REQUEST_ID], deadline)
+    response = render(Transcript.single_window(served.text, pcm.size / SAMPLE_RATE), params.response_format)
+    response.headers["X-Served-By"] = served.backend
     return response
 
 
@@ -45,18 +49,8 @@ async def live(_: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    backend = request.app[BACKEND]
-    triton_ready = await backend.is_ready()
-    body = {
-        "status": "ready" if triton_ready else "unavailable",
-        "components": {
-            backend.name: {
-                "status": "ok" if triton_ready else "down",
-                "message": "model ready" if triton_ready else "model not ready or unreachable",
-            }
-        },
-    }
-    return web.json_response(body, status=200 if triton_ready else 503)
+    status, body = readiness(await request.app[HEALTH].get(), request.app[ADMISSION])
+    return web.json_response(body, status=status)
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -21,7 +21,7 @@ from pathlib import Path
 import requests
 import tritonclient.grpc as grpcclient
 
-from perf.stack import local_stack
+from gateway.launcher import local_stack
 from triton_server.client import transcribe
 from whisper_runtime.audio import decode_audio
 

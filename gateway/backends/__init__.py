@@ -1,19 +1,48 @@
-"""Transcription backends: what the gateway sends PCM to (Triton; a CPU fallback comes next)."""
+"""Transcription backends: Triton (behind a breaker and retries) and the in-process CPU fallback,
+tried in order by a chain."""
 
 from __future__ import annotations
 
-from typing import Protocol
+import time
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The moment by which a request must be answered (monotonic clock)."""
+
+    expires_at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return max(0.0, self.expires_at - time.monotonic())
+
+
+@dataclass(frozen=True)
+class ComponentHealth:
+    status: Literal["ok", "down"]
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
 
 
 class TranscriptionBackend(Protocol):
     name: str
 
-    async def transcribe(self, pcm: np.ndarray, request_id: str) -> str:
-        """Text of one clip of 16 kHz mono float32 PCM (at most 30 s)."""
+    async def transcribe(self, pcm: np.ndarray, request_id: str, deadline: Deadline) -> str:
+        """Text of one clip of 16 kHz mono float32 PCM (at most 30 s); raises BackendError on failure."""
         ...
 
-    async def is_ready(self) -> bool: ...
+    async def check(self) -> ComponentHealth:
+        """Whether this backend can serve now (a real, small inference where that matters)."""
+        ...
 
     async def close(self) -> None: ...

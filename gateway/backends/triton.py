@@ -1,4 +1,4 @@
-"""The Triton backend: one long-lived async gRPC client, a per-request timeout, request ids sent on."""
+"""The Triton backend: one long-lived async gRPC client, per-call timeouts, request ids sent on."""
 
 from __future__ import annotations
 
@@ -6,15 +6,20 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from gateway.backends import ComponentHealth, Deadline
 from gateway.config import GatewayConfig
-from gateway.errors import ApiError, BackendTimeoutError, BackendUnavailableError
+from gateway.errors import BackendError, BackendTimeoutError, BackendUnavailableError
+from whisper_runtime.audio import SAMPLE_RATE
 
 TRANSCRIPTS = "TRANSCRIPTS"
+CANARY_PCM = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)  # half a second of silence
+# Reconnect quickly once Triton is back, instead of gRPC's default backoff of up to two minutes.
+CHANNEL_ARGS = [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)]
 
 
-def map_triton_error(exc: InferenceServerException) -> ApiError:
-    """Our API error for a failed Triton call. The gateway validates audio before sending it, so
-    an error from Triton is Triton's problem, not the client's."""
+def map_triton_error(exc: InferenceServerException) -> BackendError:
+    """Our error for a failed Triton call. The gateway validates audio before sending it, so an
+    error from Triton is Triton's problem, not the client's."""
     status = str(exc.status() or "")
     if "DEADLINE_EXCEEDED" in status:
         return BackendTimeoutError("Triton did not answer in time")
@@ -27,9 +32,12 @@ class TritonBackend:
     def __init__(self, config: GatewayConfig) -> None:
         self._model = config.triton_model
         self._timeout_s = config.triton_timeout_s
-        self._client = grpcclient.InferenceServerClient(config.triton_url)
+        self._client = grpcclient.InferenceServerClient(config.triton_url, channel_args=CHANNEL_ARGS)
 
-    async def transcribe(self, pcm: np.ndarray, request_id: str) -> str:
+    async def transcribe(self, pcm: np.ndarray, request_id: str, deadline: Deadline) -> str:
+        timeout = min(self._timeout_s, deadline.remaining())
+        if timeout <= 0:
+            raise BackendTimeoutError("the request's deadline passed before Triton was called")
         wav = grpcclient.InferInput("WAV", [1, pcm.size], "FP32")
         wav.set_data_from_numpy(pcm.reshape(1, -1))
         try:
@@ -38,17 +46,20 @@ class TritonBackend:
                 [wav],
                 outputs=[grpcclient.InferRequestedOutput(TRANSCRIPTS)],
                 request_id=request_id,
-                client_timeout=self._timeout_s,
+                client_timeout=timeout,
             )
         except InferenceServerException as exc:
             raise map_triton_error(exc) from exc
         return result.as_numpy(TRANSCRIPTS).reshape(-1)[0].decode("utf-8")
 
-    async def is_ready(self) -> bool:
+    async def check(self) -> ComponentHealth:
+        """A real inference of half a second of silence: Triton's own readiness can stay 200 while a
+        python stub is dead, so only an answer proves the model serves."""
         try:
-            return bool(await self._client.is_model_ready(self._model, client_timeout=2.0))
-        except InferenceServerException:
-            return False
+            await self.transcribe(CANARY_PCM, "canary", Deadline.after(min(self._timeout_s, 10.0)))
+        except BackendError as exc:
+            return ComponentHealth("down", f"canary inference failed: {exc.message}")
+        return ComponentHealth("ok", "canary inference answered")
 
     async def close(self) -> None:
         await self._client.close()

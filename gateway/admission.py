@@ -1,0 +1,64 @@
+"""Backpressure and draining: a bound on requests being served and waiting, checked before any upload is read."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from gateway.errors import ShuttingDownError, TooManyRequestsError
+
+
+class Admission:
+    """At most `max_concurrent` transcriptions run; up to `max_queued` more wait; the rest get 429 at once."""
+
+    def __init__(self, max_concurrent: int, max_queued: int, retry_after_s: int) -> None:
+        self.max_concurrent = max_concurrent
+        self.max_queued = max_queued
+        self._retry_after_s = retry_after_s
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._admitted = 0
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.draining = False
+
+    @property
+    def active(self) -> int:
+        return self._active
+
+    @property
+    def queued(self) -> int:
+        return self._admitted - self._active
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        if self.draining:
+            raise ShuttingDownError("the gateway is shutting down; retry on another instance")
+        if self._admitted >= self.max_concurrent + self.max_queued:
+            raise TooManyRequestsError(
+                f"too many requests in flight ({self.max_concurrent} running, {self.max_queued} queued); retry later",
+                retry_after_s=self._retry_after_s,
+            )
+        self._admitted += 1
+        self._idle.clear()
+        try:
+            async with self._slots:
+                self._active += 1
+                try:
+                    yield
+                finally:
+                    self._active -= 1
+        finally:
+            self._admitted -= 1
+            if self._admitted == 0:
+                self._idle.set()
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Refuse new work, then wait for admitted work to finish; False if `timeout_s` passed first."""
+        self.draining = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True

@@ -1,0 +1,45 @@
+"""The configured chain of backends (e.g. Triton, then the CPU fallback), tried in order."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from gateway.backends import ComponentHealth, Deadline, TranscriptionBackend
+from gateway.errors import BackendError
+
+log = logging.getLogger("gateway.chain")
+
+
+@dataclass(frozen=True)
+class Served:
+    text: str
+    backend: str
+
+
+class BackendChain:
+    def __init__(self, backends: list[TranscriptionBackend]) -> None:
+        if not backends:
+            raise ValueError("a backend chain needs at least one backend")
+        self.backends = backends
+
+    async def transcribe(self, pcm: np.ndarray, request_id: str, deadline: Deadline) -> Served:
+        """The first backend's answer that succeeds; the last failure if none does."""
+        failure: BackendError | None = None
+        for backend in self.backends:
+            try:
+                return Served(await backend.transcribe(pcm, request_id, deadline), backend.name)
+            except BackendError as exc:
+                log.warning("request %s: %s failed (%s), trying the next backend", request_id, backend.name, exc.code)
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    async def health(self) -> dict[str, ComponentHealth]:
+        return {backend.name: await backend.check() for backend in self.backends}
+
+    async def close(self) -> None:
+        for backend in self.backends:
+            await backend.close()

@@ -1,0 +1,62 @@
+"""The CPU fallback: the exported int8 model run in-process through whisper_runtime, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from gateway.backends import ComponentHealth, Deadline
+from gateway.config import GatewayConfig
+from gateway.errors import BackendTimeoutError, FallbackUnavailableError
+from whisper_runtime.engine import EngineOptions, WhisperEngine
+from whisper_runtime.errors import ModelFilesError
+from whisper_runtime.repository import parse_precision
+from whisper_runtime.sessions import SessionOptions
+
+
+class FallbackBackend:
+    """At most `concurrency` transcriptions at a time, each on a worker thread (ONNX Runtime releases the GIL)."""
+
+    name = "fallback"
+
+    def __init__(self, engine: WhisperEngine | None, concurrency: int, load_error: str = "") -> None:
+        self._engine = engine
+        self._load_error = load_error
+        self._slots = asyncio.Semaphore(concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fallback")
+
+    @classmethod
+    def load(cls, config: GatewayConfig) -> FallbackBackend:
+        """The fallback over `config.model_repository`; unavailable (not fatal) when the export is missing."""
+        options = EngineOptions(
+            precision=parse_precision(config.fallback_precision),
+            session=SessionOptions(intra_op_threads=config.fallback_threads),
+        )
+        try:
+            engine = WhisperEngine.load(config.model_repository, options)
+        except ModelFilesError as exc:
+            return cls(None, config.fallback_concurrency, load_error=str(exc))
+        return cls(engine, config.fallback_concurrency)
+
+    async def transcribe(self, pcm: np.ndarray, request_id: str, deadline: Deadline) -> str:
+        engine = self._engine
+        if engine is None:
+            raise FallbackUnavailableError(f"the CPU fallback is not loaded: {self._load_error}")
+        try:
+            async with asyncio.timeout(deadline.remaining()):
+                async with self._slots:
+                    loop = asyncio.get_running_loop()
+                    (result,) = await loop.run_in_executor(self._pool, engine.transcribe_batch, [pcm])
+        except TimeoutError as exc:
+            raise BackendTimeoutError("the CPU fallback did not finish before the request's deadline") from exc
+        return result.text
+
+    async def check(self) -> ComponentHealth:
+        if self._engine is None:
+            return ComponentHealth("down", f"not loaded: {self._load_error}")
+        return ComponentHealth("ok", "in-process model loaded")
+
+    async def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,41 @@
+"""Readiness: per-component health from real canary checks, cached for a few seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gateway.admission import Admission
+from gateway.backends import ComponentHealth
+
+
+class CachedHealth:
+    """Runs `check` at most once per `ttl_s`; concurrent callers share one run."""
+
+    def __init__(self, check: Callable[[], Awaitable[dict[str, ComponentHealth]]], ttl_s: float) -> None:
+        self._check = check
+        self._ttl_s = ttl_s
+        self._lock = asyncio.Lock()
+        self._result: dict[str, ComponentHealth] | None = None
+        self._checked_at = 0.0
+
+    async def get(self) -> dict[str, ComponentHealth]:
+        async with self._lock:
+            if self._result is None or time.monotonic() - self._checked_at >= self._ttl_s:
+                self._result = await self._check()
+                self._checked_at = time.monotonic()
+            return self._result
+
+
+def readiness(components: dict[str, ComponentHealth], admission: Admission) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, body): ready when some backend can serve and the gateway is not draining."""
+    serving = any(health.ok for health in components.values())
+    ready = serving and not admission.draining
+    body = {
+        "status": "ready" if ready else ("draining" if admission.draining else "unavailable"),
+        "components": {name: {"status": h.status, "message": h.message} for name, h in components.items()},
+        "requests": {"running": admission.active, "queued": admission.queued},
+    }
+    return (200 if ready else 503), body

@@ -1,0 +1,238 @@
+"""Failures of Triton never become failures for clients: real processes, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from gateway.launcher import Stack, local_stack
+from tests.audio_files import JFK, JFK_TEXT, normalize
+from triton_server.launcher import TritonServer
+
+RECOVERY_S = 4.0
+CANARY_S = 1.0
+RESILIENCE_ENV = {
+    "DATTAVANI_TRITON_TIMEOUT_S": "3",
+    "DATTAVANI_BREAKER_FAIL_MAX": "3",
+    "DATTAVANI_BREAKER_RECOVERY_S": str(RECOVERY_S),
+    "DATTAVANI_CANARY_INTERVAL_S": str(CANARY_S),
+    "DATTAVANI_RETRY_MAX_TRIES": "2",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    served_by: str
+    text: str
+    finished_at: float
+
+
+def transcribe(stack: Stack) -> Outcome:
+    response = requests.post(
+        f"{stack.gateway.url}/v1/audio/transcriptions",
+        files={"file": ("jfk.flac", JFK.read_bytes())},
+        headers={"Authorization": f"Bearer {stack.api_key}"},
+        timeout=120,
+    )
+    text = response.json().get("text", "") if response.status_code == 200 else response.text
+    return Outcome(response.status_code, response.headers.get("X-Served-By", ""), text, time.monotonic())
+
+
+class RequestStream:
+    """`workers` clients sending jfk.flac back to back until stopped."""
+
+    def __init__(self, stack: Stack, workers: int) -> None:
+        self.outcomes: list[Outcome] = []
+        self._stop = threading.Event()
+        self._stack = stack
+        self._threads = [threading.Thread(target=self._run) for _ in range(workers)]
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.outcomes.append(transcribe(self._stack))
+
+    def __enter__(self) -> RequestStream:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(120)
+
+
+def ready_body(stack: Stack) -> dict:
+    return requests.get(
+        f"{stack.gateway.url}/health/ready", headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=30
+    ).json()
+
+
+def assert_all_right(outcomes: list[Outcome]) -> None:
+    assert outcomes
+    failed = [o for o in outcomes if o.status != 200 or normalize(o.text) != normalize(JFK_TEXT)]
+    assert failed == [], failed[:3]
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    with local_stack(tmp_path, gateway_env=RESILIENCE_ENV) as running:
+        yield running
+
+
+def signal_triton(server: TritonServer, signum: int) -> None:
+    assert server.pid is not None
+    os.killpg(server.pid, signum)  # the server and its python stubs
+
+
+def first_triton_answer_after(stack: Stack, since: float, give_up_s: float) -> float:
+    """Seconds from `since` until a request is served by Triton again."""
+    while time.monotonic() - since < give_up_s:
+        outcome = transcribe(stack)
+        assert outcome.status == 200
+        if outcome.served_by == "triton":
+            return outcome.finished_at - since
+        time.sleep(0.2)
+    raise AssertionError(f"traffic did not return to Triton within {give_up_s} s")
+
+
+def test_triton_killed_mid_stream_fallback_serves_and_traffic_returns(stack: Stack, tmp_path: Path) -> None:
+    with RequestStream(stack, workers=3) as stream:
+        time.sleep(2.0)
+        signal_triton(stack.triton, signal.SIGKILL)
+        killed_at = time.monotonic()
+        time.sleep(6.0)
+    assert_all_right(stream.outcomes)
+    after_kill = [o for o in stream.outcomes if o.finished_at > killed_at + 1]
+    assert after_kill and all(o.served_by == "fallback" for o in after_kill)
+    assert any(o.served_by == "triton" for o in stream.outcomes if o.finished_at < killed_at)
+    triton_health = ready_body(stack)["components"]["triton"]
+    assert triton_health["status"] == "down"
+    assert "circuit breaker open" in triton_health["message"]
+
+    with (tmp_path / "triton-restarted.log").open("ab") as log, TritonServer(stack.triton.settings, log=log):
+        restarted_at = time.monotonic()
+        back_after = first_triton_answer_after(stack, restarted_at, give_up_s=RECOVERY_S + CANARY_S + 10)
+        assert back_after <= RECOVERY_S + CANARY_S + 2.0  # + one request's own duration
+        assert ready_body(stack)["components"]["triton"]["status"] == "ok"
+
+
+def test_triton_frozen_requests_time_out_to_the_fallback_and_sigcont_heals(stack: Stack) -> None:
+    # The server process stops answering, as behind a partition. (Stopping its python stubs as well
+    # makes Triton 2.51 abort on SIGCONT with boost::interprocess::lock_exception: a server crash,
+    # which the SIGKILL test covers.)
+    assert stack.triton.pid is not None
+    with RequestStream(stack, workers=3) as stream:
+        time.sleep(1.5)
+        os.kill(stack.triton.pid, signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        try:
+            time.sleep(9.0)
+        finally:
+            os.kill(stack.triton.pid, signal.SIGCONT)
+        healed_at = time.monotonic()
+        time.sleep(RECOVERY_S + 3.0)
+    assert_all_right(stream.outcomes)
+    during = [o for o in stream.outcomes if frozen_at + 4 < o.finished_at < healed_at]
+    assert during and all(o.served_by == "fallback" for o in during)
+    assert any(o.served_by == "triton" for o in stream.outcomes if o.finished_at > healed_at + RECOVERY_S)
+
+
+class SlowUpload:
+    """A client that sends half of its multipart upload, then holds its admitted slot until finish()."""
+
+    BOUNDARY = "slowupload"
+
+    def __init__(self, stack: Stack) -> None:
+        body = (
+            f'--{self.BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="jfk.flac"\r\n\r\n'.encode()
+            + JFK.read_bytes()
+            + f"\r\n--{self.BOUNDARY}--\r\n".encode()
+        )
+        head = (
+            "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+            f"Authorization: Bearer {stack.api_key}\r\n"
+            f"Content-Type: multipart/form-data; boundary={self.BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self._rest = body[len(body) // 2 :]
+        self._socket = socket.create_connection(("127.0.0.1", stack.gateway.port), timeout=60)
+        self._socket.sendall(head + body[: len(body) // 2])
+
+    def finish(self) -> tuple[int, str]:
+        self._socket.sendall(self._rest)
+        response = b""
+        while chunk := self._socket.recv(65536):
+            response += chunk
+        self._socket.close()
+        head, _, body = response.partition(b"\r\n\r\n")
+        return int(head.split()[1]), json.loads(body)["text"]
+
+
+def test_queue_full_gets_429_with_retry_after_at_once(tmp_path: Path) -> None:
+    env = {**RESILIENCE_ENV, "DATTAVANI_MAX_CONCURRENT_REQUESTS": "1", "DATTAVANI_MAX_QUEUED_REQUESTS": "1"}
+    with local_stack(tmp_path, gateway_env=env) as stack:
+        held = [SlowUpload(stack) for _ in range(2)]  # one running (reading its upload), one queued
+        deadline = time.monotonic() + 10
+        while ready_body(stack)["requests"] != {"running": 1, "queued": 1} and time.monotonic() < deadline:
+            time.sleep(0.02)
+        refused = []
+        for _ in range(5):
+            started = time.monotonic()
+            response = requests.post(
+                f"{stack.gateway.url}/v1/audio/transcriptions",
+                files={"file": ("jfk.flac", JFK.read_bytes())},
+                headers={"Authorization": f"Bearer {stack.api_key}"},
+                timeout=30,
+            )
+            refused.append((response, time.monotonic() - started))
+        for response, seconds in refused:
+            assert response.status_code == 429
+            assert response.headers["Retry-After"] == "1"
+            assert response.json()["error"]["code"] == "too_many_requests"
+            assert seconds < 0.05
+        for upload in held:
+            status, text = upload.finish()
+            assert status == 200
+            assert normalize(text) == normalize(JFK_TEXT)
+
+
+def test_sigterm_drains_in_flight_requests_then_exits_0(stack: Stack) -> None:
+    in_flight = [SlowUpload(stack) for _ in range(20)]  # 8 running (uploading), 12 queued
+    deadline = time.monotonic() + 20
+    while sum(ready_body(stack)["requests"].values()) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ready_body(stack)["requests"] == {"running": 8, "queued": 12}
+    assert stack.gateway.pid is not None
+    os.kill(stack.gateway.pid, signal.SIGTERM)
+    time.sleep(0.2)
+    try:
+        readiness = requests.get(
+            f"{stack.gateway.url}/health/ready", headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=30
+        )
+        assert (readiness.status_code, readiness.json()["status"]) == (503, "draining")
+        late = requests.post(
+            f"{stack.gateway.url}/v1/audio/transcriptions",
+            files={"file": ("jfk.flac", JFK.read_bytes())},
+            headers={"Authorization": f"Bearer {stack.api_key}"},
+            timeout=30,
+        )
+        assert late.status_code == 503
+        assert late.json()["error"]["code"] == "shutting_down"
+    except requests.ConnectionError:
+        pass  # the listener was already closed: also a clean refusal
+    with ThreadPoolExecutor(len(in_flight)) as pool:
+        finished = list(pool.map(SlowUpload.finish, in_flight))
+    assert all(status == 200 and normalize(text) == normalize(JFK_TEXT) for status, text in finished)
+    assert stack.gateway.stop() == 0
