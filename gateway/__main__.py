@@ -19,7 +19,7 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.app_keys import ADMISSION
 from gateway.config import ConfigError, GatewayConfig, load_config
-from triton_server.launcher import TritonLaunchError, TritonServer, TritonSettings
+from triton_server.launcher import TritonLaunchError, TritonServer, TritonSettings, with_ports
 
 EXAMPLE_AUDIO = Path(__file__).resolve().parent.parent.parent / "shared" / "audio" / "jfk.flac"
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf s request_id=%{X-Request-ID}o served_by=%{X-Served-By}o'
@@ -31,7 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="TOML file (default: $DATTAVANI_CONFIG_FILE)")
     parser.add_argument("--host", help="listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="listen port (default 8080)")
-    parser.add_argument("--start-triton", action="store_true", help="start a local Triton on 127.0.0.1:8000-8002")
+    parser.add_argument(
+        "--start-triton",
+        action="store_true",
+        help="start a local Triton at triton_url (gRPC port; HTTP one below, metrics one above: 8000-8002 by default)",
+    )
     parser.add_argument("--dev-key-file", type=Path, help="file holding the development key, named in the banner")
     return parser
 
@@ -81,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     with ExitStack() as stack:
         if args.start_triton:
-            settings = TritonSettings()
+            host, _, grpc_port = config.triton_url.rpartition(":")
+            settings = with_ports(TritonSettings(host=host), int(grpc_port) - 1)
             settings.workdir.mkdir(parents=True, exist_ok=True)
             triton_log = stack.enter_context((settings.workdir / "triton.log").open("ab"))
             print(f"starting Triton (log: {settings.workdir / 'triton.log'}) ...", flush=True)
