@@ -1,4 +1,4 @@
-"""`make serve`'s command: the gateway starts its own Triton, prints a curl command that works, and stops both on SIGTERM."""
+"""`make serve`'s command: the gateway starts its own Triton, prints a working curl command, stops both on SIGTERM."""
 
 from __future__ import annotations
 
