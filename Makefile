@@ -9,11 +9,12 @@ RUN := .run
 DEPS_STAMP := $(VENV)/.deps-installed
 EXTRAS := serve,export,dev
 
-.PHONY: help deps export serve test lint typecheck pytest clean
+.PHONY: help deps export serve test lint typecheck pytest bench bench-gate bench-gate-baseline clean
 
 help:
 	@echo "make serve   set up, export the model if needed, start Triton and the gateway on 127.0.0.1"
-	@echo "make test    set up, export the model if needed, run lint, type checks and all tests"
+	@echo "make test    set up, export the model if needed, run lint, type checks, all tests and the benchmark gate"
+	@echo "make bench   the full benchmark (perf/results/bench.md)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +52,24 @@ typecheck: deps
 pytest: export
 	$(PY) -m pytest
 
-test: lint typecheck pytest
+# The regression gate run by CI: transcripts and WER on LibriSpeech through the service (deterministic at
+# concurrency 1), plus a loose throughput smoke at concurrency 4, against the committed baseline.
+GATE_ARGS := --targets gateway,triton,runtime --datasets librispeech --concurrency 1,4
+GATE_BASELINE := perf/baselines/ci-librispeech.json
+
+bench-gate: export
+	$(PY) -m perf.bench $(GATE_ARGS) --no-report --out $(RUN)/bench-gate/result.json
+	$(PY) -m perf.regress $(RUN)/bench-gate/result.json $(GATE_BASELINE)
+
+# Record a new gate baseline (commit it with the change that explains it).
+bench-gate-baseline: export
+	$(PY) -m perf.bench $(GATE_ARGS) --no-report --out $(GATE_BASELINE)
+
+# The full benchmark: every target side by side; the report for this machine is committed.
+bench: export
+	$(PY) -m perf.bench --out perf/results/bench.json
+
+test: lint typecheck pytest bench-gate
 
 clean:
 	rm -rf $(RUN) model_repository/manifest.json model_repository/*.json \

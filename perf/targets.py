@@ -1,0 +1,211 @@
+"""What the benchmark measures, side by side on the same decoded audio.
+
+(a) gateway: the whole service over HTTP; (b) triton: tritonclient gRPC with PCM;
+(c) runtime: whisper_runtime in-process (bare ONNX Runtime, worker processes);
+(d) faster-whisper on the same CTranslate2 weights, in its sequential, parallel and batched forms.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import requests
+import tritonclient.grpc as grpcclient
+
+from perf.datasets import Clip
+from triton_server.client import transcribe as triton_transcribe
+from whisper_runtime.decoding import DecodingOptions
+from whisper_runtime.engine import EngineOptions, WhisperEngine
+from whisper_runtime.repository import DEFAULT_REPOSITORY, Precision
+from whisper_runtime.sessions import SessionOptions
+
+
+@dataclass(frozen=True)
+class LoadedClip:
+    clip: Clip
+    data: bytes
+    pcm: np.ndarray
+
+    @property
+    def seconds(self) -> float:
+        return self.pcm.size / 16000
+
+
+@dataclass(frozen=True)
+class Answer:
+    clip_id: str
+    text: str
+    latency_s: float
+
+
+class Target(Protocol):
+    name: str
+    precision: str
+
+    def pids(self) -> dict[str, int]:
+        """Processes whose memory belongs to this target, by role."""
+        ...
+
+    def run(self, clips: Sequence[LoadedClip], concurrency: int) -> list[Answer]: ...
+
+    def close(self) -> None: ...
+
+
+def _timed(clip: LoadedClip, call: Callable[[LoadedClip], str]) -> Answer:
+    started = time.perf_counter()
+    text = call(clip)
+    return Answer(clip.clip.id, text, time.perf_counter() - started)
+
+
+def _concurrently(clips: Sequence[LoadedClip], concurrency: int, call: Callable[[LoadedClip], str]) -> list[Answer]:
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(lambda clip: _timed(clip, call), clips))
+
+
+class GatewayTarget:
+    name = "gateway"
+
+    def __init__(self, url: str, api_key: str, gateway_pid: int, triton_pid: int, precision: str) -> None:
+        self.precision = precision
+        self._url = f"{url}/v1/audio/transcriptions"
+        self._headers = {"Authorization": f"Bearer {api_key}"}
+        self._pids = {"gateway": gateway_pid, "triton": triton_pid}
+        self._local = threading.local()
+
+    def pids(self) -> dict[str, int]:
+        return self._pids
+
+    def _post(self, clip: LoadedClip) -> str:
+        session = getattr(self._local, "session", None) or requests.Session()
+        self._local.session = session
+        response = session.post(
+            self._url, files={"file": (clip.clip.path.name, clip.data)}, headers=self._headers, timeout=300
+        )
+        response.raise_for_status()
+        return str(response.json()["text"])
+
+    def run(self, clips: Sequence[LoadedClip], concurrency: int) -> list[Answer]:
+        return _concurrently(clips, concurrency, self._post)
+
+    def close(self) -> None:
+        pass
+
+
+class TritonTarget:
+    name = "triton"
+
+    def __init__(self, grpc_url: str, triton_pid: int, precision: str) -> None:
+        self.precision = precision
+        self._url = grpc_url
+        self._pid = triton_pid
+        self._local = threading.local()
+
+    def pids(self) -> dict[str, int]:
+        return {"triton": self._pid}
+
+    def _infer(self, clip: LoadedClip) -> str:
+        client = getattr(self._local, "client", None) or grpcclient.InferenceServerClient(self._url)
+        self._local.client = client
+        return triton_transcribe(client, clip.pcm)
+
+    def run(self, clips: Sequence[LoadedClip], concurrency: int) -> list[Answer]:
+        return _concurrently(clips, concurrency, self._infer)
+
+    def close(self) -> None:
+        pass
+
+
+_worker_engine: WhisperEngine | None = None
+_worker_options: DecodingOptions | None = None
+
+
+def _load_worker(repository: Path, options: EngineOptions, decoding: DecodingOptions | None) -> None:
+    global _worker_engine, _worker_options
+    _worker_engine, _worker_options = WhisperEngine.load(repository, options), decoding
+
+
+def _worker_transcribe(pcm: np.ndarray) -> tuple[str, float]:
+    assert _worker_engine is not None
+    started = time.perf_counter()
+    (result,) = _worker_engine.transcribe_batch([pcm], _worker_options)
+    return result.text, time.perf_counter() - started
+
+
+def _worker_pid(_: int) -> int:
+    time.sleep(0.2)  # keep this worker busy so that every worker answers once
+    return os.getpid()
+
+
+class RuntimeTarget:
+    """whisper_runtime in `workers` processes of `threads` ONNX Runtime threads each."""
+
+    name = "runtime"
+
+    def __init__(
+        self,
+        precision: Precision,
+        workers: int,
+        threads: int,
+        repository: Path = DEFAULT_REPOSITORY,
+        decoding: DecodingOptions | None = None,
+    ) -> None:
+        self.precision: str = precision
+        options = EngineOptions(precision=precision, session=SessionOptions(intra_op_threads=threads))
+        self._workers = workers
+        self._pool = ProcessPoolExecutor(workers, initializer=_load_worker, initargs=(repository, options, decoding))
+        self._pids = sorted(set(self._pool.map(_worker_pid, range(workers))))
+
+    def pids(self) -> dict[str, int]:
+        return {f"worker{i}": pid for i, pid in enumerate(self._pids)}
+
+    def run(self, clips: Sequence[LoadedClip], concurrency: int) -> list[Answer]:
+        # The pool's processes are the concurrency: `concurrency` only bounds what is in flight.
+        results = list(self._pool.map(_worker_transcribe, [clip.pcm for clip in clips]))
+        return [Answer(clip.clip.id, text, latency) for clip, (text, latency) in zip(clips, results, strict=True)]
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+
+class FasterWhisperTarget:
+    """faster-whisper on the CTranslate2 weights the export started from, greedy, English."""
+
+    def __init__(self, compute_type: str, mode: str, threads: int, model_dir: Path) -> None:
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        self.precision = "int8" if compute_type == "int8" else "fp32"
+        self.name = f"faster-whisper-{mode}"
+        self._mode = mode
+        workers = 2 if mode == "parallel" else 1
+        cpu_threads = max(1, threads // workers)
+        self._model = WhisperModel(
+            str(model_dir), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, num_workers=workers
+        )
+        self._batched = BatchedInferencePipeline(self._model) if mode == "batched" else None
+
+    def pids(self) -> dict[str, int]:
+        return {}
+
+    def _transcribe(self, clip: LoadedClip) -> str:
+        options = {"beam_size": 1, "language": "en", "without_timestamps": True, "temperature": 0.0}
+        if self._batched is not None:
+            segments, _ = self._batched.transcribe(clip.pcm, batch_size=8, **options)
+        else:
+            segments, _ = self._model.transcribe(
+                clip.pcm, vad_filter=False, condition_on_previous_text=False, **options
+            )
+        return " ".join(segment.text.strip() for segment in segments)
+
+    def run(self, clips: Sequence[LoadedClip], concurrency: int) -> list[Answer]:
+        return _concurrently(clips, concurrency if self._mode == "parallel" else 1, self._transcribe)
+
+    def close(self) -> None:
+        pass
