@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 RUN := .run
 DEPS_STAMP := $(VENV)/.deps-installed
 EXTRAS := serve,export,dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help deps export serve test lint typecheck pytest bench bench-gate bench-gate-baseline clean
 
@@ -24,7 +25,18 @@ $(DEPS_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
-deps: $(DEPS_STAMP)
+# Debian packages the tests need: Prometheus and promtool. Installed only when missing.
+APT_PACKAGES := prometheus
+
+$(RUN)/apt-installed: Makefile
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	mkdir -p $(RUN) && touch $@
+
+deps: $(DEPS_STAMP) $(RUN)/apt-installed
 
 # The exporter checks its manifest and returns at once when the repository is up to date.
 export: deps

@@ -6,11 +6,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
 from aiohttp import web
 
 from gateway.admission import Admission
-from gateway.app_keys import ADMISSION, CHAIN, CONFIG, DECODER, HEALTH, OPENAPI
+from gateway.app_keys import ADMISSION, CHAIN, CONFIG, DECODER, HEALTH, HTTP_SESSION, METRICS, OPENAPI
 from gateway.auth import ApiKeyStore
 from gateway.backends import TranscriptionBackend
 from gateway.backends.chain import BackendChain
@@ -18,9 +19,11 @@ from gateway.backends.fallback import FallbackBackend
 from gateway.backends.resilience import ResilientBackend, RetryPolicy, new_breaker
 from gateway.backends.triton import TritonBackend
 from gateway.config import GatewayConfig
+from gateway.errors import BackendError
 from gateway.health import CachedHealth
 from gateway.intake import FORM_OVERHEAD_BYTES, AudioDecoder
-from gateway.middlewares import auth_middleware, error_middleware, request_id_middleware
+from gateway.middlewares import auth_middleware, error_middleware, metrics_middleware, request_id_middleware
+from gateway.observability.metrics import GatewayMetrics
 from gateway.routes import add_routes
 
 OPENAPI_SPEC = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
@@ -47,16 +50,29 @@ def build_backends(config: GatewayConfig) -> list[TranscriptionBackend]:
 def create_app(config: GatewayConfig, backends: list[TranscriptionBackend] | None = None) -> web.Application:
     """The gateway application. `backends` defaults to the chain `config.backends` names."""
     store = ApiKeyStore.from_config(config)
+    metrics = GatewayMetrics(config.triton_metrics_url)
+    metrics.model.info({"name": config.model_name, "aliases": ",".join(config.model_aliases)})
+    public_paths = frozenset({"/health/live"} | (set() if config.metrics_require_key else {"/metrics"}))
     app = web.Application(
-        middlewares=[request_id_middleware, error_middleware, auth_middleware(store, not config.auth_disabled)],
+        middlewares=[
+            request_id_middleware,
+            metrics_middleware(metrics),
+            error_middleware,
+            auth_middleware(store, not config.auth_disabled, public_paths),
+        ],
         client_max_size=config.max_upload_bytes + FORM_OVERHEAD_BYTES,
     )
     app[CONFIG] = config
     app[OPENAPI] = load_openapi()
+    app[METRICS] = metrics
     add_routes(app)
 
+    def count_failure(backend: str, error: BackendError) -> None:
+        metrics.backend_failures.labels(backend, error.code).inc()
+
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        chain = BackendChain(backends if backends is not None else build_backends(config))
+        app[HTTP_SESSION] = aiohttp.ClientSession()
+        chain = BackendChain(backends if backends is not None else build_backends(config), on_failure=count_failure)
         app[CHAIN] = chain
         app[HEALTH] = CachedHealth(chain.health, config.canary_interval_s)
         app[ADMISSION] = Admission(config.max_concurrent_requests, config.max_queued_requests, config.retry_after_s)
@@ -64,6 +80,7 @@ def create_app(config: GatewayConfig, backends: list[TranscriptionBackend] | Non
         yield
         app[DECODER].close()
         await chain.close()
+        await app[HTTP_SESSION].close()
 
     app.cleanup_ctx.append(resources)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from gateway.admission import Admission
@@ -11,6 +12,7 @@ from gateway.backends.chain import BackendChain
 from gateway.config import GatewayConfig
 from gateway.health import CachedHealth
 from gateway.intake import AudioDecoder
+from gateway.observability.metrics import GatewayMetrics
 
 CONFIG = web.AppKey("config", GatewayConfig)
 ADMISSION = web.AppKey("admission", Admission)
@@ -18,3 +20,5 @@ CHAIN = web.AppKey("chain", BackendChain)
 HEALTH = web.AppKey("health", CachedHealth)
 DECODER = web.AppKey("decoder", AudioDecoder)
 OPENAPI = web.AppKey("openapi", dict[str, Any])
+METRICS = web.AppKey("metrics", GatewayMetrics)
+HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)

@@ -37,6 +37,9 @@ class GatewayConfig:
     triton_url: str = "127.0.0.1:8001"
     triton_model: str = "whisper"
     triton_timeout_s: float = 30.0
+    triton_metrics_url: str = "http://127.0.0.1:8002/metrics"
+    # /metrics needs no key by default (the gateway listens on loopback unless told otherwise).
+    metrics_require_key: bool = False
     # Resilience: backends tried in order; breaker and retries around Triton.
     backends: tuple[str, ...] = ("triton", "fallback")
     request_timeout_s: float = 60.0

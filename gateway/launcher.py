@@ -85,7 +85,12 @@ def local_stack(
         settings = with_ports(TritonSettings(precision=precision, workdir=workdir), free_port_block(3))
         triton = stack.enter_context(TritonServer(settings, log=log))
         gateway = GatewayProcess(
-            {"DATTAVANI_TRITON_URL": settings.grpc_url, "DATTAVANI_API_KEYS": api_key, **(gateway_env or {})},
+            {
+                "DATTAVANI_TRITON_URL": settings.grpc_url,
+                "DATTAVANI_TRITON_METRICS_URL": settings.metrics_url,
+                "DATTAVANI_API_KEYS": api_key,
+                **(gateway_env or {}),
+            },
             workdir / "gateway.log",
         ).start()
         stack.callback(gateway.stop)

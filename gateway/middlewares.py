@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -20,12 +21,14 @@ from gateway.errors import (
     ShuttingDownError,
     TooManyRequestsError,
 )
+from gateway.observability.metrics import GatewayMetrics
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID = web.RequestKey("request_id", str)
+ERROR_CODE = web.RequestKey("error_code", str)
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-PUBLIC_PATHS = frozenset({"/health/live"})
+SERVED_BY_HEADER = "X-Served-By"
 
 log = logging.getLogger("gateway")
 
@@ -69,22 +72,47 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as error:
-        return error_response(error)
+        failure = error
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(_from_http_exception(exc))
+        failure = _from_http_exception(exc)
     except Exception:
         log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request.get(REQUEST_ID))
-        return error_response(ApiError("internal error; the request id identifies it in the logs"))
+        failure = ApiError("internal error; the request id identifies it in the logs")
+    request[ERROR_CODE] = failure.code
+    return error_response(failure)
 
 
-def auth_middleware(store: ApiKeyStore, enabled: bool) -> Middleware:
-    """Require an accepted key on every route but the public ones (unless auth is disabled)."""
+def route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def metrics_middleware(metrics: GatewayMetrics) -> Middleware:
+    """Count every answer by route, status and backend, time it, and count errors by code."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if enabled and request.path not in PUBLIC_PATHS:
+        started = time.perf_counter()
+        response = await handler(request)
+        route = route_name(request)
+        served_by = response.headers.get(SERVED_BY_HEADER, "none")
+        metrics.requests.labels(route, request.method, str(response.status), served_by).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
+        if ERROR_CODE in request:
+            metrics.errors.labels(route, request[ERROR_CODE]).inc()
+        return response
+
+    return middleware
+
+
+def auth_middleware(store: ApiKeyStore, enabled: bool, public_paths: frozenset[str]) -> Middleware:
+    """Require an accepted key on every route but `public_paths` (unless auth is disabled)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if enabled and request.path not in public_paths:
             authenticate(request, store)
         return await handler(request)
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from gateway.app_keys import ADMISSION, CHAIN, CONFIG, DECODER, HEALTH, OPENAPI
+from gateway.app_keys import ADMISSION, CHAIN, CONFIG, DECODER, HEALTH, HTTP_SESSION, METRICS, OPENAPI
 from gateway.backends import Deadline
+from gateway.backends.resilience import ResilientBackend
 from gateway.formats import Transcript, render
 from gateway.health import readiness
 from gateway.intake import read_form
-from gateway.middlewares import REQUEST_ID
+from gateway.middlewares import REQUEST_ID, SERVED_BY_HEADER
 from gateway.params import parse_params
 from whisper_runtime.audio import SAMPLE_RATE
 
@@ -26,8 +28,12 @@ async def transcriptions(request: web.Request) -> web.Response:
         params = parse_params(form.fields, config)
         pcm = await request.app[DECODER].decode(form.audio)
         served = await request.app[CHAIN].transcribe(pcm, request[REQUEST_ID], deadline)
+    metrics = request.app[METRICS]
+    metrics.audio.labels(served.backend).inc(pcm.size / SAMPLE_RATE)
+    if served.backend == "fallback":
+        metrics.fallback.inc()
     response = render(Transcript.single_window(served.text, pcm.size / SAMPLE_RATE), params.response_format)
-    response.headers["X-Served-By"] = served.backend
+    response.headers[SERVED_BY_HEADER] = served.backend
     return response
 
 
@@ -53,6 +59,20 @@ async def ready(request: web.Request) -> web.Response:
     return web.json_response(body, status=status)
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """The gateway's metrics and Triton's, in Prometheus' text format; never fails because Triton is down."""
+    metrics = request.app[METRICS]
+    metrics.triton_up.set(1 if await metrics.triton.refresh(request.app[HTTP_SESSION]) else 0)
+    admission = request.app[ADMISSION]
+    metrics.running.set(admission.active)
+    metrics.queued.set(admission.queued)
+    metrics.queue_capacity.set(admission.max_queued)
+    for backend in request.app[CHAIN].backends:
+        if isinstance(backend, ResilientBackend):
+            metrics.breaker_open.labels(backend.name).set(1 if backend.breaker_open else 0)
+    return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
@@ -63,3 +83,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/health/live", live)
     app.router.add_get("/health/ready", ready)
     app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/metrics", metrics)

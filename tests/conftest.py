@@ -88,6 +88,7 @@ def gateway(triton: TritonServer, tmp_path_factory: pytest.TempPathFactory) -> I
     """The real gateway in front of the session's Triton, with a test key and a 4 MiB upload limit."""
     env = {
         "DATTAVANI_TRITON_URL": triton.settings.grpc_url,
+        "DATTAVANI_TRITON_METRICS_URL": triton.settings.metrics_url,
         "DATTAVANI_API_KEYS": TEST_API_KEY,
         **GATEWAY_TEST_LIMITS,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,10 +21,13 @@ class Served:
 
 
 class BackendChain:
-    def __init__(self, backends: list[TranscriptionBackend]) -> None:
+    def __init__(
+        self, backends: list[TranscriptionBackend], on_failure: Callable[[str, BackendError], None] | None = None
+    ) -> None:
         if not backends:
             raise ValueError("a backend chain needs at least one backend")
         self.backends = backends
+        self._on_failure = on_failure
 
     async def transcribe(self, pcm: np.ndarray, request_id: str, deadline: Deadline) -> Served:
         """The first backend's answer that succeeds; the last failure if none does."""
@@ -33,6 +37,8 @@ class BackendChain:
                 return Served(await backend.transcribe(pcm, request_id, deadline), backend.name)
             except BackendError as exc:
                 log.warning("request %s: %s failed (%s), trying the next backend", request_id, backend.name, exc.code)
+                if self._on_failure is not None:
+                    self._on_failure(backend.name, exc)
                 failure = exc
         assert failure is not None
         raise failure

@@ -52,6 +52,11 @@ class ResilientBackend:
     def state(self) -> CircuitBreakerState:
         return self.breaker.current_state
 
+    @property
+    def breaker_open(self) -> bool:
+        """True while the breaker is open or half-open (probing)."""
+        return self.state != CircuitBreakerState.CLOSED
+
     async def transcribe(self, pcm: np.ndarray, request_id: str, deadline: Deadline) -> str:
         try:
             text: str = await self.breaker.call_async(self._with_retries, pcm, request_id, deadline)

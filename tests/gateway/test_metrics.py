@@ -1,0 +1,53 @@
+"""One /metrics: the gateway's own lint-clean series merged with Triton's, verbatim and labelled by origin."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import requests
+
+from gateway.launcher import GatewayProcess
+from tests.audio_files import JFK
+from tests.gateway.http import AUTH, post_audio
+
+
+def scrape(gateway: GatewayProcess) -> str:
+    response = requests.get(f"{gateway.url}/metrics", timeout=30)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    return response.text
+
+
+def value(exposition: str, pattern: str) -> float:
+    match = re.search(rf"^{pattern} (\S+)$", exposition, re.MULTILINE)
+    assert match, pattern
+    return float(match.group(1))
+
+
+def test_metrics_merge_the_gateways_series_with_tritons(gateway: GatewayProcess) -> None:
+    assert post_audio(gateway, JFK.read_bytes()).status_code == 200
+    assert post_audio(gateway, b"not audio").status_code == 400
+    text = scrape(gateway)
+    route = 'route="/v1/audio/transcriptions"'
+    assert value(text, rf'dattavani_requests_total{{method="POST",{route},served_by="triton",status="200"}}') >= 1
+    assert value(text, rf'dattavani_request_errors_total{{code="not_audio",{route}}}') >= 1
+    assert value(text, r'dattavani_audio_seconds_total\{served_by="triton"\}') >= 11.0
+    assert value(text, "dattavani_triton_metrics_up") == 1
+    assert value(text, r'dattavani_circuit_breaker_open\{backend="triton"\}') == 0
+    assert value(text, r'nv_inference_count\{origin="triton",model="whisper_decoder",version="1"\}') >= 1
+    assert "# TYPE nv_inference_exec_count counter" in text  # Triton's names and types kept verbatim
+
+
+def test_only_tritons_own_names_fail_promtool_lint(gateway: GatewayProcess) -> None:
+    text = scrape(gateway)
+    result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    problems = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert problems, "expected promtool to flag Triton's native names"
+    assert all(line.startswith("nv_") for line in problems), problems
+
+
+def test_metrics_need_no_key_by_default_but_the_rest_does(gateway: GatewayProcess) -> None:
+    assert requests.get(f"{gateway.url}/metrics", timeout=10).status_code == 200
+    assert requests.get(f"{gateway.url}/v1/models", timeout=10).status_code == 401
+    assert requests.get(f"{gateway.url}/v1/models", headers=AUTH, timeout=10).status_code == 200

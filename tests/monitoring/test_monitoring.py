@@ -1,0 +1,129 @@
+"""monitoring/: Prometheus config, alert rules and their unit tests pass promtool, and every rule names
+only metrics that a real scrape of our gateway and Triton exposes; a real Prometheus scrapes the gateway."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from gateway.launcher import GatewayProcess
+from tests.audio_files import JFK
+from tests.gateway.http import post_audio
+from triton_server.launcher import TritonServer, free_port_block
+
+MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
+PROMQL_WORDS = {
+    "sum", "max", "min", "avg", "rate", "by", "or", "and", "unless", "on", "histogram_quantile", "le", "without",
+    "increase", "count", "ignoring", "group_left", "group_right", "bool", "offset",
+}  # fmt: skip
+
+
+def _promtool(*args: str) -> None:
+    result = subprocess.run(["promtool", *args], capture_output=True, text=True, cwd=MONITORING)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prometheus_config_and_rules_are_valid() -> None:
+    _promtool("check", "config", "prometheus.yml")
+    _promtool("check", "rules", "alerts.yml")
+
+
+def test_every_alert_has_a_passing_unit_test_and_a_runbook() -> None:
+    _promtool("test", "rules", "tests/alerts_test.yml")
+    rules = [
+        rule for group in yaml.safe_load((MONITORING / "alerts.yml").read_text())["groups"] for rule in group["rules"]
+    ]
+    tested = {
+        case["alertname"]
+        for test in yaml.safe_load((MONITORING / "tests" / "alerts_test.yml").read_text())["tests"]
+        for case in test.get("alert_rule_test", [])
+        if case.get("exp_alerts")
+    }
+    operations = (MONITORING.parent / "docs" / "operations.md").read_text().lower()
+    for rule in rules:
+        assert rule["alert"] in tested, f"{rule['alert']} has no firing unit test"
+        anchor = rule["annotations"]["runbook_url"].split("#", 1)[1]
+        assert anchor == rule["alert"].lower() and f"### {rule['alert'].lower()}" in operations
+
+
+def exposed_names(gateway: GatewayProcess, triton: TritonServer) -> set[str]:
+    texts = [
+        requests.get(f"{gateway.url}/metrics", timeout=30).text,
+        requests.get(triton.settings.metrics_url, timeout=30).text,
+    ]
+    return {line.split("{")[0].split(" ")[0] for text in texts for line in text.splitlines() if line and line[0] != "#"}
+
+
+def metric_names_in(expression: str) -> set[str]:
+    without_labels = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\"[^\"]*\"", " ", expression)
+    without_labels = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", without_labels)
+    tokens = set(re.findall(r"(?<![\w.])[a-zA-Z_:][a-zA-Z0-9_:]*", without_labels))  # not the e9 of 4e9
+    return tokens - PROMQL_WORDS
+
+
+def test_rule_expressions_name_only_metrics_a_real_scrape_exposes(
+    gateway: GatewayProcess, triton: TritonServer
+) -> None:
+    assert post_audio(gateway, JFK.read_bytes()).status_code == 200
+    exposed = exposed_names(gateway, triton) | {"up"}  # `up` is Prometheus' own
+    rules = [
+        rule for group in yaml.safe_load((MONITORING / "alerts.yml").read_text())["groups"] for rule in group["rules"]
+    ]
+    for rule in rules:
+        unknown = metric_names_in(rule["expr"]) - exposed
+        assert not unknown, f"{rule['alert']} names metrics no scrape exposes: {unknown}"
+
+
+@pytest.fixture
+def prometheus(gateway: GatewayProcess, tmp_path: Path) -> Iterator[str]:
+    port = free_port_block(1)
+    config = {
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [{"job_name": "gateway", "static_configs": [{"targets": [f"127.0.0.1:{gateway.port}"]}]}],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    process = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "prometheus.log").open("wb"),
+    )
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(30)
+
+
+def _query(prometheus: str, expression: str) -> list[dict]:
+    url = f"{prometheus}/api/v1/query?query={urllib.parse.quote(expression)}"
+    try:
+        body = json.loads(requests.get(url, timeout=5).text)
+    except (requests.ConnectionError, json.JSONDecodeError):
+        return []
+    return list(body.get("data", {}).get("result", []))
+
+
+def test_a_real_prometheus_scrapes_gateway_and_triton_series(gateway: GatewayProcess, prometheus: str) -> None:
+    assert post_audio(gateway, JFK.read_bytes()).status_code == 200
+    deadline = time.monotonic() + 60
+    gateway_series: list[dict] = []
+    triton_series: list[dict] = []
+    while time.monotonic() < deadline and not (gateway_series and triton_series):
+        gateway_series = _query(prometheus, 'dattavani_requests_total{route="/v1/audio/transcriptions"}')
+        triton_series = _query(prometheus, 'nv_inference_count{origin="triton",model="whisper"}')
+        time.sleep(0.5)
+    assert gateway_series and float(gateway_series[0]["value"][1]) >= 1
+    assert triton_series and float(triton_series[0]["value"][1]) >= 1
+    assert triton_series[0]["metric"]["job"] == "gateway"
