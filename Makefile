@@ -25,8 +25,8 @@ $(DEPS_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
-# Debian packages the tests need: Prometheus and promtool. Installed only when missing.
-APT_PACKAGES := prometheus
+# Debian packages the tests need: Prometheus with promtool, Alertmanager's amtool. Installed only when missing.
+APT_PACKAGES := prometheus prometheus-alertmanager
 
 $(RUN)/apt-installed: Makefile
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

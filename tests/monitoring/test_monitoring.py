@@ -56,6 +56,9 @@ def test_every_alert_has_a_passing_unit_test_and_a_runbook() -> None:
 
 
 def exposed_names(gateway: GatewayProcess, triton: TritonServer) -> set[str]:
+    """Metric names of real scrapes after representative traffic: a transcription and a refused upload."""
+    assert post_audio(gateway, JFK.read_bytes()).status_code == 200
+    assert post_audio(gateway, b"not audio").status_code == 400
     texts = [
         requests.get(f"{gateway.url}/metrics", timeout=30).text,
         requests.get(triton.settings.metrics_url, timeout=30).text,
@@ -113,6 +116,53 @@ def _query(prometheus: str, expression: str) -> list[dict]:
     except (requests.ConnectionError, json.JSONDecodeError):
         return []
     return list(body.get("data", {}).get("result", []))
+
+
+def dashboard_expressions() -> list[tuple[str, str]]:
+    """(panel title, PromQL) of every target of every committed dashboard."""
+    return [
+        (panel["title"], target["expr"])
+        for path in sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))
+        for panel in json.loads(path.read_text())["panels"]
+        for target in panel["targets"]
+    ]
+
+
+def test_dashboards_query_only_metrics_a_real_scrape_exposes(gateway: GatewayProcess, triton: TritonServer) -> None:
+    exposed = exposed_names(gateway, triton)
+    expressions = dashboard_expressions()
+    assert len(expressions) >= 12
+    for title, expression in expressions:
+        unknown = metric_names_in(expression) - exposed
+        assert not unknown, f"panel {title!r} names metrics no scrape exposes: {unknown}"
+
+
+def test_dashboard_expressions_parse_in_a_real_prometheus(prometheus: str) -> None:
+    for title, expression in dashboard_expressions():
+        url = f"{prometheus}/api/v1/query?query={urllib.parse.quote(expression)}"
+        for _ in range(100):  # the server may still be starting
+            try:
+                body = requests.get(url, timeout=5).json()
+                break
+            except (requests.ConnectionError, json.JSONDecodeError):
+                time.sleep(0.2)
+        assert body["status"] == "success", f"panel {title!r}: {body}"
+
+
+def test_alertmanager_config_is_valid() -> None:
+    result = subprocess.run(
+        ["amtool", "check-config", "alertmanager.yml"], capture_output=True, text=True, cwd=MONITORING
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_grafana_provisioning_points_at_the_dashboards_and_prometheus() -> None:
+    provisioning = MONITORING / "grafana" / "provisioning"
+    datasource = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"][0]
+    assert datasource["uid"] == "prometheus" and datasource["type"] == "prometheus"
+    for path in (MONITORING / "grafana" / "dashboards").glob("*.json"):
+        for panel in json.loads(path.read_text())["panels"]:
+            assert panel["datasource"]["uid"] == datasource["uid"]
 
 
 def test_a_real_prometheus_scrapes_gateway_and_triton_series(gateway: GatewayProcess, prometheus: str) -> None:

@@ -1,0 +1,79 @@
+"""The container files, checked for what can be checked without a Docker engine: every path they copy or
+mount exists, every DATTAVANI_* variable is one the code reads, and ports match the code's defaults."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.config import ENV_PREFIX, GatewayConfig
+from triton_server.launcher import TritonSettings
+from triton_server.model_settings import INTRA_OP_THREADS_ENV, PRECISION_ENV
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILES = ["Dockerfile.triton", "Dockerfile.gateway"]
+KNOWN_ENV = {ENV_PREFIX + f.name.upper() for f in fields(GatewayConfig)} | {PRECISION_ENV, INTRA_OP_THREADS_ENV}
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
+def test_every_copied_path_exists(dockerfile: str) -> None:
+    for line in (ROOT / dockerfile).read_text().splitlines():
+        if line.startswith("COPY") and "--from=" not in line:
+            *sources, _ = line.split()[1:]
+            for source in sources:
+                assert (ROOT / source).exists(), f"{dockerfile}: {source} does not exist"
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
+def test_dockerfile_variables_are_read_by_the_code(dockerfile: str) -> None:
+    names = set(re.findall(r"\b(DATTAVANI_[A-Z0-9_]+)=", (ROOT / dockerfile).read_text()))
+    assert names and names <= KNOWN_ENV, names - KNOWN_ENV
+
+
+def test_gateway_image_is_non_root_with_a_healthcheck_on_liveness() -> None:
+    text = (ROOT / "Dockerfile.gateway").read_text()
+    assert re.search(r"^USER (?!root)\w+", text, re.MULTILINE)
+    assert "HEALTHCHECK" in text and "/health/live" in text
+    assert f"EXPOSE {GatewayConfig().port}" in text
+
+
+def test_triton_image_exposes_the_launcher_ports_and_serves_the_entry_model() -> None:
+    text = (ROOT / "Dockerfile.triton").read_text()
+    settings = TritonSettings()
+    assert f"EXPOSE {settings.http_port} {settings.grpc_port} {settings.metrics_port}" in text
+    assert "/v2/models/whisper/ready" in text
+    assert "python_backend_stubs/3.11" in text
+
+
+def test_compose_builds_from_files_that_exist_and_mounts_files_that_exist() -> None:
+    for name, service in COMPOSE["services"].items():
+        if "build" in service:
+            assert (ROOT / service["build"]["dockerfile"]).is_file(), name
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            assert (ROOT / source).exists(), f"{name}: {source} does not exist"
+
+
+def test_compose_wires_gateway_to_triton_with_names_the_code_reads() -> None:
+    services = COMPOSE["services"]
+    assert {"gateway", "triton", "prometheus", "alertmanager", "grafana", "jaeger"} <= set(services)
+    gateway_env = services["gateway"]["environment"]
+    assert set(gateway_env) <= KNOWN_ENV
+    assert gateway_env["DATTAVANI_TRITON_URL"] == f"triton:{TritonSettings().grpc_port}"
+    assert gateway_env["DATTAVANI_TRITON_METRICS_URL"] == f"http://triton:{TritonSettings().metrics_port}/metrics"
+    assert set(services["triton"]["environment"]) <= KNOWN_ENV
+    assert f"{GatewayConfig().port}:{GatewayConfig().port}" in services["gateway"]["ports"]
+
+
+def test_prometheus_scrapes_the_compose_services_on_their_ports() -> None:
+    scrape = yaml.safe_load((ROOT / "monitoring" / "prometheus.yml").read_text())["scrape_configs"]
+    targets = {job["job_name"]: job["static_configs"][0]["targets"][0] for job in scrape}
+    assert targets == {
+        "gateway": f"gateway:{GatewayConfig().port}",
+        "triton": f"triton:{TritonSettings().metrics_port}",
+    }
