@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         if args.start_triton:
             host, _, grpc_port = config.triton_url.rpartition(":")
-            settings = with_ports(TritonSettings(host=host), int(grpc_port) - 1)
+            settings = with_ports(TritonSettings(host=host, otlp_endpoint=config.otlp_endpoint), int(grpc_port) - 1)
             settings.workdir.mkdir(parents=True, exist_ok=True)
             triton_log = stack.enter_context((settings.workdir / "triton.log").open("ab"))
             print(f"starting Triton (log: {settings.workdir / 'triton.log'}) ...", flush=True)

@@ -11,7 +11,7 @@ import yaml
 from aiohttp import web
 
 from gateway.admission import Admission
-from gateway.app_keys import ADMISSION, CHAIN, CONFIG, DECODER, HEALTH, HTTP_SESSION, METRICS, OPENAPI
+from gateway.app_keys import ADMISSION, CHAIN, CONFIG, DECODER, HEALTH, HTTP_SESSION, METRICS, OPENAPI, TRACER
 from gateway.auth import ApiKeyStore
 from gateway.backends import TranscriptionBackend
 from gateway.backends.chain import BackendChain
@@ -22,8 +22,15 @@ from gateway.config import GatewayConfig
 from gateway.errors import BackendError
 from gateway.health import CachedHealth
 from gateway.intake import FORM_OVERHEAD_BYTES, AudioDecoder
-from gateway.middlewares import auth_middleware, error_middleware, metrics_middleware, request_id_middleware
+from gateway.middlewares import (
+    auth_middleware,
+    error_middleware,
+    metrics_middleware,
+    request_id_middleware,
+    tracing_middleware,
+)
 from gateway.observability.metrics import GatewayMetrics
+from gateway.observability.tracing import tracer_for
 from gateway.routes import add_routes
 
 OPENAPI_SPEC = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
@@ -53,9 +60,11 @@ def create_app(config: GatewayConfig, backends: list[TranscriptionBackend] | Non
     metrics = GatewayMetrics(config.triton_metrics_url)
     metrics.model.info({"name": config.model_name, "aliases": ",".join(config.model_aliases)})
     public_paths = frozenset({"/health/live"} | (set() if config.metrics_require_key else {"/metrics"}))
+    tracer = tracer_for(config.otlp_endpoint)
     app = web.Application(
         middlewares=[
             request_id_middleware,
+            tracing_middleware(tracer),
             metrics_middleware(metrics),
             error_middleware,
             auth_middleware(store, not config.auth_disabled, public_paths),
@@ -65,6 +74,7 @@ def create_app(config: GatewayConfig, backends: list[TranscriptionBackend] | Non
     app[CONFIG] = config
     app[OPENAPI] = load_openapi()
     app[METRICS] = metrics
+    app[TRACER] = tracer
     add_routes(app)
 
     def count_failure(backend: str, error: BackendError) -> None:
@@ -72,7 +82,9 @@ def create_app(config: GatewayConfig, backends: list[TranscriptionBackend] | Non
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         app[HTTP_SESSION] = aiohttp.ClientSession()
-        chain = BackendChain(backends if backends is not None else build_backends(config), on_failure=count_failure)
+        chain = BackendChain(
+            backends if backends is not None else build_backends(config), tracer=tracer, on_failure=count_failure
+        )
         app[CHAIN] = chain
         app[HEALTH] = CachedHealth(chain.health, config.canary_interval_s)
         app[ADMISSION] = Admission(config.max_concurrent_requests, config.max_queued_requests, config.retry_after_s)

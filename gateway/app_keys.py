@@ -6,6 +6,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from opentelemetry.trace import Tracer
 
 from gateway.admission import Admission
 from gateway.backends.chain import BackendChain
@@ -22,3 +23,4 @@ DECODER = web.AppKey("decoder", AudioDecoder)
 OPENAPI = web.AppKey("openapi", dict[str, Any])
 METRICS = web.AppKey("metrics", GatewayMetrics)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
+TRACER = web.AppKey("tracer", Tracer)

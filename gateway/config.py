@@ -38,6 +38,8 @@ class GatewayConfig:
     triton_model: str = "whisper"
     triton_timeout_s: float = 30.0
     triton_metrics_url: str = "http://127.0.0.1:8002/metrics"
+    # Tracing: OTLP/HTTP endpoint (e.g. http://jaeger:4318); tracing is off when unset.
+    otlp_endpoint: str | None = None
     # /metrics needs no key by default (the gateway listens on loopback unless told otherwise).
     metrics_require_key: bool = False
     # Resilience: backends tried in order; breaker and retries around Triton.
@@ -58,6 +60,8 @@ class GatewayConfig:
     max_queued_requests: int = 32
     retry_after_s: int = 1
     canary_interval_s: float = 5.0
+    min_free_disk_mb: int = 100
+    min_available_memory_mb: int = 200
     drain_grace_s: float = 0.5
     drain_timeout_s: float = 30.0
     model_name: str = "whisper-tiny.en"

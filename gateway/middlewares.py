@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from gateway.auth import WWW_AUTHENTICATE, ApiKeyStore, authenticate
 from gateway.errors import (
@@ -22,6 +23,7 @@ from gateway.errors import (
     TooManyRequestsError,
 )
 from gateway.observability.metrics import GatewayMetrics
+from gateway.observability.tracing import incoming_context
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -103,6 +105,34 @@ def metrics_middleware(metrics: GatewayMetrics) -> Middleware:
         if ERROR_CODE in request:
             metrics.errors.labels(route, request[ERROR_CODE]).inc()
         return response
+
+    return middleware
+
+
+def tracing_middleware(tracer: Tracer) -> Middleware:
+    """A server span per request, continuing the client's W3C trace when it sent `traceparent`."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = route_name(request)
+        with tracer.start_as_current_span(
+            f"{request.method} {route}", context=incoming_context(request.headers), kind=SpanKind.SERVER
+        ) as span:
+            span.set_attributes(
+                {
+                    "http.request.method": request.method,
+                    "http.route": route,
+                    "dattavani.request_id": request[REQUEST_ID],
+                }
+            )
+            response = await handler(request)
+            span.set_attribute("http.response.status_code", response.status)
+            span.set_attribute("dattavani.served_by", response.headers.get(SERVED_BY_HEADER, "none"))
+            if ERROR_CODE in request:
+                span.set_attribute("dattavani.error_code", request[ERROR_CODE])
+            if response.status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+            return response
 
     return middleware
 

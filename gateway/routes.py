@@ -7,11 +7,11 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from gateway.app_keys import ADMISSION, CHAIN, CONFIG, DECODER, HEALTH, HTTP_SESSION, METRICS, OPENAPI
+from gateway.app_keys import ADMISSION, CHAIN, CONFIG, DECODER, HEALTH, HTTP_SESSION, METRICS, OPENAPI, TRACER
 from gateway.backends import Deadline
 from gateway.backends.resilience import ResilientBackend
 from gateway.formats import Transcript, render
-from gateway.health import readiness
+from gateway.health import readiness, system_health
 from gateway.intake import read_form
 from gateway.middlewares import REQUEST_ID, SERVED_BY_HEADER
 from gateway.params import parse_params
@@ -26,7 +26,10 @@ async def transcriptions(request: web.Request) -> web.Response:
         deadline = Deadline.after(config.request_timeout_s)
         form = await read_form(request, config)
         params = parse_params(form.fields, config)
-        pcm = await request.app[DECODER].decode(form.audio)
+        with request.app[TRACER].start_as_current_span("decode audio") as span:
+            span.set_attribute("dattavani.upload_bytes", len(form.audio))
+            pcm = await request.app[DECODER].decode(form.audio)
+            span.set_attribute("dattavani.audio_seconds", round(pcm.size / SAMPLE_RATE, 3))
         served = await request.app[CHAIN].transcribe(pcm, request[REQUEST_ID], deadline)
     metrics = request.app[METRICS]
     metrics.audio.labels(served.backend).inc(pcm.size / SAMPLE_RATE)
@@ -55,7 +58,9 @@ async def live(_: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    status, body = readiness(await request.app[HEALTH].get(), request.app[ADMISSION])
+    config = request.app[CONFIG]
+    system = system_health(config.model_repository, config.min_free_disk_mb, config.min_available_memory_mb)
+    status, body = readiness(await request.app[HEALTH].get(), system, request.app[ADMISSION])
     return web.json_response(body, status=status)
 
 

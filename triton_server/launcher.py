@@ -46,6 +46,7 @@ class TritonSettings:
     intra_op_threads: int | None = None  # None: each model's config.pbtxt decides
     workdir: Path = PROJECT_ROOT / ".run" / "triton"
     log_verbose: int = 0
+    otlp_endpoint: str | None = None  # Triton's own OpenTelemetry traces go here (OTLP/HTTP) when set
     startup_timeout_s: float = 180.0
     exit_timeout_s: int = 5  # how long Triton waits for open connections and in-flight requests on SIGTERM
     stop_timeout_s: float = 15.0
@@ -137,7 +138,21 @@ def server_command(settings: TritonSettings, installation: TritonInstallation, b
         "--exit-on-error=true",
         "--strict-readiness=true",
         f"--exit-timeout-secs={settings.exit_timeout_s}",
+        *tracing_args(settings.otlp_endpoint),
         *settings.extra_args,
+    ]
+
+
+def tracing_args(otlp_endpoint: str | None) -> list[str]:
+    """Triton's OpenTelemetry tracing of every request, continuing the caller's `traceparent`."""
+    if not otlp_endpoint:
+        return []
+    return [
+        "--trace-config=mode=opentelemetry",
+        f"--trace-config=opentelemetry,url={otlp_endpoint.rstrip('/')}/v1/traces",
+        "--trace-config=opentelemetry,resource=service.name=triton",
+        "--trace-config=rate=1",
+        "--trace-config=level=TIMESTAMPS",
     ]
 
 

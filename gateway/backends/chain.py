@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from opentelemetry.trace import NoOpTracer, Tracer
 
 from gateway.backends import ComponentHealth, Deadline, TranscriptionBackend
 from gateway.errors import BackendError
@@ -22,11 +23,15 @@ class Served:
 
 class BackendChain:
     def __init__(
-        self, backends: list[TranscriptionBackend], on_failure: Callable[[str, BackendError], None] | None = None
+        self,
+        backends: list[TranscriptionBackend],
+        tracer: Tracer | None = None,
+        on_failure: Callable[[str, BackendError], None] | None = None,
     ) -> None:
         if not backends:
             raise ValueError("a backend chain needs at least one backend")
         self.backends = backends
+        self._tracer = tracer or NoOpTracer()
         self._on_failure = on_failure
 
     async def transcribe(self, pcm: np.ndarray, request_id: str, deadline: Deadline) -> Served:
@@ -34,7 +39,9 @@ class BackendChain:
         failure: BackendError | None = None
         for backend in self.backends:
             try:
-                return Served(await backend.transcribe(pcm, request_id, deadline), backend.name)
+                with self._tracer.start_as_current_span(f"{backend.name} transcribe") as span:
+                    span.set_attribute("dattavani.backend", backend.name)
+                    return Served(await backend.transcribe(pcm, request_id, deadline), backend.name)
             except BackendError as exc:
                 log.warning("request %s: %s failed (%s), trying the next backend", request_id, backend.name, exc.code)
                 if self._on_failure is not None:

@@ -9,12 +9,15 @@ since the work may still be running. Retries and their sleeps never outlast the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import backoff
 import numpy as np
 from aiobreaker import CircuitBreaker, CircuitBreakerError, CircuitBreakerState
+from opentelemetry import trace
 
 from gateway.backends import ComponentHealth, Deadline, TranscriptionBackend
 from gateway.errors import BackendError, BackendUnavailableError, CircuitOpenError
@@ -73,15 +76,18 @@ class ResilientBackend:
             jitter=backoff.full_jitter,
             factor=self._retry.base_delay_s,
             max_value=self._retry.max_delay_s,
-            on_backoff=lambda details: log.info(
-                "retrying %s (attempt %d) in %.2f s", self.name, details["tries"], details.get("wait", 0.0)
-            ),
+            on_backoff=self._record_retry,
             logger=None,
         )
         async def attempt() -> str:
             return await self._inner.transcribe(pcm, request_id, deadline)
 
         return await attempt()
+
+    def _record_retry(self, details: Mapping[str, Any]) -> None:
+        attempt, wait = details["tries"], details.get("wait", 0.0)
+        log.info("retrying %s (attempt %d) in %.2f s", self.name, attempt, wait)
+        trace.get_current_span().add_event("retry", {"attempt": attempt, "wait_s": round(wait, 3)})
 
     async def check(self) -> ComponentHealth:
         health = await self._inner.check()

@@ -9,6 +9,7 @@ from tritonclient.utils import InferenceServerException
 from gateway.backends import ComponentHealth, Deadline
 from gateway.config import GatewayConfig
 from gateway.errors import BackendError, BackendTimeoutError, BackendUnavailableError
+from gateway.observability.tracing import outgoing_headers
 from whisper_runtime.audio import SAMPLE_RATE
 
 TRANSCRIPTS = "TRANSCRIPTS"
@@ -47,6 +48,7 @@ class TritonBackend:
                 outputs=[grpcclient.InferRequestedOutput(TRANSCRIPTS)],
                 request_id=request_id,
                 client_timeout=timeout,
+                headers=outgoing_headers(),  # traceparent: Triton's own spans join the request's trace
             )
         except InferenceServerException as exc:
             raise map_triton_error(exc) from exc

@@ -1,0 +1,45 @@
+"""Readiness lists every component (Triton canary, fallback, disk, memory); 503 when one that matters fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import requests
+
+from gateway.admission import Admission
+from gateway.backends import ComponentHealth
+from gateway.health import readiness, system_health
+from gateway.launcher import GatewayProcess
+from tests.gateway.http import AUTH
+
+OK = ComponentHealth("ok", "fine")
+DOWN = ComponentHealth("down", "broken")
+
+
+def test_the_real_gateway_reports_each_component(gateway: GatewayProcess) -> None:
+    response = requests.get(f"{gateway.url}/health/ready", headers=AUTH, timeout=30)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ready"
+    assert set(body["components"]) == {"triton", "fallback", "disk", "memory"}
+    assert body["components"]["triton"]["message"].startswith("canary inference answered")
+    assert all(component["status"] == "ok" for component in body["components"].values())
+
+
+def test_one_serving_backend_is_enough() -> None:
+    status, body = readiness({"triton": DOWN, "fallback": OK}, {"disk": OK}, Admission(1, 0, 1))
+    assert (status, body["status"]) == (200, "ready")
+    assert body["components"]["triton"] == {"status": "down", "message": "broken"}
+
+
+def test_no_serving_backend_or_a_failed_system_component_is_unavailable() -> None:
+    assert readiness({"triton": DOWN, "fallback": DOWN}, {"disk": OK}, Admission(1, 0, 1))[0] == 503
+    status, body = readiness({"triton": OK}, {"disk": DOWN, "memory": OK}, Admission(1, 0, 1))
+    assert (status, body["status"], body["components"]["disk"]["status"]) == (503, "unavailable", "down")
+
+
+def test_system_floors(tmp_path: Path) -> None:
+    assert all(h.ok for h in system_health(tmp_path, min_free_disk_mb=1, min_available_memory_mb=1).values())
+    impossible = system_health(tmp_path, min_free_disk_mb=10**12, min_available_memory_mb=10**12)
+    assert not impossible["disk"].ok and not impossible["memory"].ok
+    assert "MB free" in impossible["disk"].message

@@ -1,0 +1,141 @@
+"""Tracing: one trace per request, with decode, backend and fallback spans, continuing the client's
+`traceparent`, exported as OTLP/HTTP to a real receiver; no audio or transcript in any attribute."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.launcher import GatewayProcess
+from tests.audio_files import JFK, JFK_TEXT
+from tests.gateway.http import AUTH, post_audio
+from tests.gateway_process import TEST_API_KEY
+from triton_server.launcher import TritonServer, free_port_block, tracing_args
+
+CLIENT_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+CLIENT_SPAN_ID = "00f067aa0ba902b7"
+
+
+class OtlpReceiver:
+    """An OTLP/HTTP endpoint that keeps every span it is sent (JSON encoding)."""
+
+    def __init__(self) -> None:
+        self.spans: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                for resource in body["resourceSpans"]:
+                    for scope in resource["scopeSpans"]:
+                        receiver.spans.extend(scope["spans"])
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", free_port_block(1)), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def trace(self, trace_id: str, names: set[str], timeout_s: float = 20) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            spans = [s for s in self.spans if s["traceId"] == trace_id]
+            if names <= {s["name"] for s in spans}:
+                return spans
+            time.sleep(0.1)
+        raise AssertionError(f"trace {trace_id} lacks {names - {s['name'] for s in spans}}")
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    running = OtlpReceiver()
+    yield running
+    running.close()
+
+
+def traced_gateway(receiver: OtlpReceiver, triton_url: str, tmp_path: Path) -> GatewayProcess:
+    env = {
+        "DATTAVANI_TRITON_URL": triton_url,
+        "DATTAVANI_API_KEYS": TEST_API_KEY,
+        "DATTAVANI_OTLP_ENDPOINT": receiver.url,
+        "DATTAVANI_RETRY_MAX_TRIES": "2",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
+    return GatewayProcess(env, tmp_path / "gateway.log").start()
+
+
+def root_of(spans: list[dict[str, Any]]) -> dict[str, Any]:
+    (root,) = [s for s in spans if s["name"] == "POST /v1/audio/transcriptions"]
+    return root
+
+
+def assert_no_content_in(spans: list[dict[str, Any]]) -> None:
+    text = json.dumps(spans).lower()
+    assert "americans" not in text and "your country" not in text and JFK_TEXT.lower() not in text
+
+
+def test_a_request_with_traceparent_continues_the_clients_trace(
+    receiver: OtlpReceiver, triton: TritonServer, tmp_path: Path
+) -> None:
+    gateway = traced_gateway(receiver, triton.settings.grpc_url, tmp_path)
+    try:
+        traceparent = f"00-{CLIENT_TRACE_ID}-{CLIENT_SPAN_ID}-01"
+        response = post_audio(gateway, JFK.read_bytes(), headers={**AUTH, "traceparent": traceparent})
+        assert response.status_code == 200
+        spans = receiver.trace(CLIENT_TRACE_ID, {"POST /v1/audio/transcriptions", "decode audio", "triton transcribe"})
+        root = root_of(spans)
+        assert root["parentSpanId"] == CLIENT_SPAN_ID
+        assert root["kind"] == 2  # SERVER
+        children = [s for s in spans if s is not root]
+        assert all(s["parentSpanId"] == root["spanId"] for s in children)
+        attributes = {a["key"]: a["value"] for a in root["attributes"]}
+        assert attributes["http.response.status_code"] == {"intValue": "200"}
+        assert attributes["dattavani.served_by"] == {"stringValue": "triton"}
+        assert_no_content_in(spans)
+
+        untraced = post_audio(gateway, JFK.read_bytes())
+        assert untraced.status_code == 200
+        deadline = time.monotonic() + 20
+        while len({s["traceId"] for s in receiver.spans if s["name"].startswith("POST")}) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        trace_ids = {s["traceId"] for s in receiver.spans if s["name"].startswith("POST")}
+        assert len(trace_ids) == 2, "one trace per request"
+    finally:
+        gateway.stop()
+
+
+def test_retries_are_span_events_and_the_fallback_has_its_span(receiver: OtlpReceiver, tmp_path: Path) -> None:
+    closed_port = free_port_block(1)
+    gateway = traced_gateway(receiver, f"127.0.0.1:{closed_port}", tmp_path)
+    try:
+        traceparent = f"00-{CLIENT_TRACE_ID}-{CLIENT_SPAN_ID}-01"
+        response = post_audio(gateway, JFK.read_bytes(), headers={**AUTH, "traceparent": traceparent})
+        assert response.status_code == 200 and response.headers["X-Served-By"] == "fallback"
+        spans = receiver.trace(CLIENT_TRACE_ID, {"triton transcribe", "fallback transcribe"})
+        (triton_span,) = [s for s in spans if s["name"] == "triton transcribe"]
+        assert [e["name"] for e in triton_span["events"]].count("retry") == 1
+        assert triton_span["status"]["code"] == 2  # ERROR
+        assert_no_content_in(spans)
+    finally:
+        gateway.stop()
+
+
+def test_tracing_is_off_without_an_endpoint_and_triton_joins_when_one_is_set() -> None:
+    assert tracing_args(None) == []
+    args = tracing_args("http://collector:4318/")
+    assert "--trace-config=mode=opentelemetry" in args
+    assert "--trace-config=opentelemetry,url=http://collector:4318/v1/traces" in args
