@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 
 from tests.audio_files import JFK_TEXT, normalize
+from tests.banner import banner_line
 from triton_server.launcher import free_port_block
 
 
@@ -27,14 +28,7 @@ def test_gateway_with_its_own_triton_prints_a_working_curl_command(repository: P
     command = [sys.executable, "-m", "gateway", "--start-triton", "--dev-key-file", str(key_file)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if line.strip().startswith("curl "):
-                break
-        curl = lines[-1].strip()
-        assert curl.startswith("curl "), "".join(lines)
+        curl = banner_line(process.stdout, "curl ")
         result = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, check=True, timeout=120)
         assert normalize(result.stdout.split('"text": "', 1)[1].split('"')[0]) == normalize(JFK_TEXT)
         children = psutil.Process(process.pid).children(recursive=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.audio_files import JFK_TEXT, normalize
+from tests.banner import banner_line
 from triton_server.launcher import (
     TritonInstallation,
     TritonLaunchError,
@@ -68,14 +69,7 @@ def test_serve_command_prints_a_working_example_and_stops_on_sigterm(repository:
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if line.strip().startswith(".venv/bin/python -m triton_server.client"):
-                break
-        example = lines[-1].strip().split()
-        assert example[:3] == [".venv/bin/python", "-m", "triton_server.client"], "".join(lines)
+        example = banner_line(process.stdout, ".venv/bin/python -m triton_server.client").split()
         result = subprocess.run([sys.executable, *example[1:]], capture_output=True, text=True, check=True, timeout=120)
         assert normalize(result.stdout.split(":", 1)[1]) == normalize(JFK_TEXT)
     finally:
