@@ -14,9 +14,10 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -104,33 +105,59 @@ def run_pass(
     )
 
 
+TargetFactory = Callable[[], AbstractContextManager[Target]]
+
+
+@contextmanager
+def _opened(make: Callable[[], Target]) -> Iterator[Target]:
+    target = make()
+    try:
+        yield target
+    finally:
+        target.close()
+
+
 @contextmanager
 def build_targets(
     names: Sequence[str], precision: Precision, workdir: Path, runtime_workers: int, threads: int
-) -> Iterator[list[tuple[Target, str | None]]]:
-    """(target, Triton metrics URL or None) for each requested target; servers stop on exit."""
-    targets: list[tuple[Target, str | None]] = []
+) -> Iterator[list[tuple[str, TargetFactory, str | None]]]:
+    """(name, factory, Triton metrics URL or None) per requested target. A factory's target exists only
+    while its passes run, so idle peers hold no memory or threads during others' passes; the service
+    (Triton and the gateway) stays up for the whole benchmark."""
+    factories: list[tuple[str, TargetFactory, str | None]] = []
     with ExitStack() as stack:
         if {"gateway", "triton"} & set(names):
             service = stack.enter_context(local_stack(workdir, precision=precision))
             triton_pid, metrics = service.triton.pid or 0, service.triton.settings.metrics_url
             if "gateway" in names:
-                gateway = GatewayTarget(
-                    service.gateway.url, service.api_key, service.gateway.pid or 0, triton_pid, precision
-                )
-                targets.append((gateway, metrics))
+                gateway_pid = service.gateway.pid or 0
+
+                def gateway() -> Target:
+                    return GatewayTarget(service.gateway.url, service.api_key, gateway_pid, triton_pid, precision)
+
+                factories.append(("gateway", lambda: _opened(gateway), metrics))
             if "triton" in names:
-                targets.append((TritonTarget(service.triton.settings.grpc_url, triton_pid, precision), metrics))
+                grpc_url = service.triton.settings.grpc_url
+                factories.append(
+                    ("triton", lambda: _opened(lambda: TritonTarget(grpc_url, triton_pid, precision)), metrics)
+                )
         if "runtime" in names:
-            runtime = RuntimeTarget(precision, workers=runtime_workers, threads=max(1, threads // runtime_workers))
-            stack.callback(runtime.close)
-            targets.append((runtime, None))
+            per_worker = max(1, threads // runtime_workers)
+            factories.append(
+                ("runtime", lambda: _opened(lambda: RuntimeTarget(precision, runtime_workers, per_worker)), None)
+            )
         if "faster-whisper" in names:
             model_dir = default_source().path
             for compute_type in ("int8", "float32"):
                 for mode in ("sequential", "parallel", "batched"):
-                    targets.append((FasterWhisperTarget(compute_type, mode, threads, model_dir), None))
-        yield targets
+                    factories.append(
+                        (
+                            f"faster-whisper-{mode}",
+                            partial(_opened, partial(FasterWhisperTarget, compute_type, mode, threads, model_dir)),
+                            None,
+                        )
+                    )
+        yield factories
 
 
 def _machine() -> dict[str, object]:
@@ -159,20 +186,21 @@ def main(argv: list[str] | None = None) -> int:
     results: list[PassResult] = []
     with build_targets(names, args.precision, Path(".run") / "bench", args.runtime_workers, args.threads) as targets:
         for dataset, clips in datasets.items():
-            for target, metrics_url in targets:
-                levels = [args.runtime_workers] if target.name == "runtime" else concurrencies
-                if target.name in ("faster-whisper-sequential", "faster-whisper-batched"):
+            for name, open_target, metrics_url in targets:
+                levels = [args.runtime_workers] if name == "runtime" else concurrencies
+                if name in ("faster-whisper-sequential", "faster-whisper-batched"):
                     levels = [1]
-                for concurrency in levels:
-                    result = run_pass(target, dataset, clips, concurrency, metrics_url)
-                    results.append(result)
-                    print(
-                        f"{dataset:12} {target.name:26} {target.precision:5} c={concurrency:<2} "
-                        f"{result.audio_s_per_s:7.2f} audio-s/s  WER {result.wer:5.2f}  "
-                        f"p50 {result.latency_ms['p50']:7.1f} ms",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                with open_target() as target:
+                    for concurrency in levels:
+                        result = run_pass(target, dataset, clips, concurrency, metrics_url)
+                        results.append(result)
+                        print(
+                            f"{dataset:12} {target.name:26} {target.precision:5} c={concurrency:<2} "
+                            f"{result.audio_s_per_s:7.2f} audio-s/s  WER {result.wer:5.2f}  "
+                            f"p50 {result.latency_ms['p50']:7.1f} ms",
+                            file=sys.stderr,
+                            flush=True,
+                        )
     document = {
         "schema_version": SCHEMA_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
