@@ -10,7 +10,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 EXTRAS := serve,export,dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps export serve test lint typecheck pytest bench bench-gate bench-gate-baseline clean
+.PHONY: help deps export serve test lint typecheck pytest bench bench-gate bench-gate-baseline load soak perf-analyzer clean
 
 help:
 	@echo "make serve   set up, export the model if needed, start Triton and the gateway on 127.0.0.1"
@@ -80,6 +80,16 @@ bench-gate-baseline: export
 # The full benchmark: every target side by side; the report for this machine is committed.
 bench: export
 	$(PY) -m perf.bench --out perf/results/bench.json
+
+# Load test (8 clients, 60 s), soak (20,000 requests; RSS growth reported), perf_analyzer runs.
+load: export
+	$(PY) -m perf.load --clients 8 --duration-s 60
+
+soak: export
+	$(PY) -m perf.load --clients 4 --duration-s 36000 --requests 20000 --out perf/results/soak.json
+
+perf-analyzer: export
+	$(PY) -m perf.perf_analyzer
 
 test: lint typecheck pytest bench-gate
 

@@ -12,13 +12,14 @@ import psutil
 from whisper_runtime.repository import DECODER_MODEL
 
 
-def _tree_rss(pid: int) -> int:
-    """RSS of a process and its children (Triton's python stubs are its children)."""
+def tree_rss_mb(pid: int) -> float:
+    """RSS in MB of a process and its children (Triton's python stubs are its children); 0 when gone."""
     try:
         process = psutil.Process(pid)
-        return process.memory_info().rss + sum(child.memory_info().rss for child in process.children(recursive=True))
+        rss = process.memory_info().rss + sum(child.memory_info().rss for child in process.children(recursive=True))
     except psutil.Error:
-        return 0
+        return 0.0
+    return rss / 2**20
 
 
 class PeakRss:
@@ -34,7 +35,7 @@ class PeakRss:
     def _sample(self) -> None:
         while True:
             for name, pid in self._pids.items():
-                self.peak_mb[name] = max(self.peak_mb[name], _tree_rss(pid) / 2**20)
+                self.peak_mb[name] = max(self.peak_mb[name], tree_rss_mb(pid))
             if self._stop.wait(self._interval_s):
                 return
 
