@@ -50,6 +50,7 @@ class PassResult:
     precision: str
     dataset: str
     concurrency: int
+    repeats: int
     files: int
     audio_seconds: float
     wall_s: float
@@ -73,14 +74,28 @@ def _percentiles(latencies: Sequence[float]) -> dict[str, float]:
 
 
 def run_pass(
-    target: Target, dataset: str, clips: Sequence[LoadedClip], concurrency: int, metrics_url: str | None
+    target: Target,
+    dataset: str,
+    clips: Sequence[LoadedClip],
+    concurrency: int,
+    metrics_url: str | None,
+    repeats: int = 1,
 ) -> PassResult:
+    """One target on one dataset at one concurrency, `repeats` times: median wall time, all latencies,
+    the first repeat's transcripts."""
     target.run(clips[:2], 1)  # warm-up: sessions, connections, caches
     counts_before = decoder_counts(metrics_url) if metrics_url else None
+    walls: list[float] = []
+    latencies: list[float] = []
     with PeakRss({**target.pids(), "bench": os.getpid()}) as rss:
-        started = time.perf_counter()
-        answers: list[Answer] = target.run(clips, concurrency)
-        wall = time.perf_counter() - started
+        for repeat in range(repeats):
+            started = time.perf_counter()
+            answered: list[Answer] = target.run(clips, concurrency)
+            walls.append(time.perf_counter() - started)
+            latencies += [a.latency_s for a in answered]
+            if repeat == 0:
+                answers = answered
+    wall = float(np.median(walls))
     average_batch = None
     if metrics_url and counts_before:
         requests, executions = (a - b for a, b in zip(decoder_counts(metrics_url), counts_before, strict=True))
@@ -92,12 +107,13 @@ def run_pass(
         precision=target.precision,
         dataset=dataset,
         concurrency=concurrency,
+        repeats=repeats,
         files=len(clips),
         audio_seconds=round(audio_seconds, 2),
         wall_s=round(wall, 3),
         audio_s_per_s=round(audio_seconds / wall, 2),
         files_per_hour=round(len(clips) / wall * 3600),
-        latency_ms=_percentiles([a.latency_s for a in answers]),
+        latency_ms=_percentiles(latencies),
         wer=round(word_error_rate([c.clip.reference for c in clips], [by_id[c.clip.id].text for c in clips]), 2),
         peak_rss_mb=rss.peak_mb,
         average_batch=average_batch,
@@ -173,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runtime-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="CPU threads for in-process targets")
     parser.add_argument("--limit", type=int, help="at most this many clips per dataset")
+    parser.add_argument("--repeats", type=int, default=3, help="passes per measurement; the median wall time counts")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "bench.json")
     parser.add_argument("--report", type=Path, help="Markdown report path (default: beside --out)")
     parser.add_argument("--no-report", action="store_true", help="write only the JSON")
@@ -192,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                     levels = [1]
                 with open_target() as target:
                     for concurrency in levels:
-                        result = run_pass(target, dataset, clips, concurrency, metrics_url)
+                        result = run_pass(target, dataset, clips, concurrency, metrics_url, args.repeats)
                         results.append(result)
                         print(
                             f"{dataset:12} {target.name:26} {target.precision:5} c={concurrency:<2} "
