@@ -10,7 +10,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 EXTRAS := serve,export,dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps export serve test lint typecheck pytest bench bench-gate bench-gate-baseline load soak perf-analyzer clean
+.PHONY: help deps export serve test lint typecheck security pytest bench bench-gate bench-gate-baseline load soak perf-analyzer clean
 
 help:
 	@echo "make serve   set up, export the model if needed, start Triton and the gateway on 127.0.0.1"
@@ -61,6 +61,21 @@ lint: deps
 typecheck: deps
 	$(VENV)/bin/mypy
 
+# bandit (config in pyproject.toml) and semgrep with the project's own rules, offline. semgrep gets a venv
+# of its own: it pins protobuf and OpenTelemetry versions that tritonclient and our tracing cannot share.
+PACKAGES := whisper_runtime export gateway triton_server perf
+SEMGREP := $(RUN)/tools/semgrep/bin/semgrep
+SEMGREP_VERSION := 1.185.0
+
+$(SEMGREP):
+	$(PYTHON) -m venv $(RUN)/tools/semgrep
+	$(RUN)/tools/semgrep/bin/pip install --quiet semgrep==$(SEMGREP_VERSION)
+
+security: deps $(SEMGREP)
+	$(VENV)/bin/bandit -q -c pyproject.toml -r $(PACKAGES)
+	SEMGREP_ENABLE_VERSION_CHECK=0 $(SEMGREP) scan --config .semgrep/rules.yml --metrics=off \
+	  --disable-version-check --error --quiet $(PACKAGES)
+
 pytest: export
 	$(PY) -m pytest
 
@@ -91,7 +106,7 @@ soak: export
 perf-analyzer: export
 	$(PY) -m perf.perf_analyzer
 
-test: lint typecheck pytest bench-gate
+test: lint typecheck security pytest bench-gate
 
 clean:
 	rm -rf $(RUN) model_repository/manifest.json model_repository/*.json \

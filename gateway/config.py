@@ -94,6 +94,10 @@ class GatewayConfig:
         if self.max_queued_requests < 0:
             raise ConfigError("max_queued_requests must not be negative")
         parse_precision(self.fallback_precision)
+        for name in ("otlp_endpoint", "triton_metrics_url"):
+            url = getattr(self, name)
+            if url and not url.startswith(("http://", "https://")):
+                raise ConfigError(f"{name} must be an http(s) URL, not {url!r}")
         if self.max_audio_seconds > CHUNK_LENGTH:
             raise ConfigError(f"max_audio_seconds is at most {CHUNK_LENGTH} (one Whisper window) for now")
 

@@ -43,7 +43,7 @@ class GatewayProcess:
             if self._process.poll() is not None:
                 raise RuntimeError(f"gateway exited with {self._process.returncode}: {self.log()[-2000:]}")
             try:
-                with urllib.request.urlopen(f"{self.url}/health/live", timeout=1):  # noqa: S310 - loopback URL
+                with urllib.request.urlopen(f"{self.url}/health/live", timeout=1):  # noqa: S310  # nosec B310
                     return self
             except (urllib.error.URLError, OSError):
                 time.sleep(0.1)

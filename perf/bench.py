@@ -64,7 +64,7 @@ class PassResult:
 
 
 def load_clips(dataset: str, limit: int | None = None) -> list[LoadedClip]:
-    clips = load_dataset(dataset)[:limit]
+    clips = load_dataset(dataset)[:limit]  # nosec B615
     return [LoadedClip(clip, clip.path.read_bytes(), decode_audio(clip.path)) for clip in clips]
 
 

