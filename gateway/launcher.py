@@ -15,7 +15,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from triton_server.launcher import TritonServer, TritonSettings, free_port_block, with_ports
+from triton_server.launcher import TritonServer, free_port_block, triton_on_free_ports
 from whisper_runtime.repository import Precision
 
 
@@ -81,9 +81,8 @@ def local_stack(
     workdir.mkdir(parents=True, exist_ok=True)
     api_key = secrets.token_urlsafe(16)
     with ExitStack() as stack:
-        log = stack.enter_context((workdir / "triton.log").open("ab"))
-        settings = with_ports(TritonSettings(precision=precision, workdir=workdir), free_port_block(3))
-        triton = stack.enter_context(TritonServer(settings, log=log))
+        triton = stack.enter_context(triton_on_free_ports(workdir, precision))
+        settings = triton.settings
         gateway = GatewayProcess(
             {
                 "DATTAVANI_TRITON_URL": settings.grpc_url,

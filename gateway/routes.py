@@ -29,13 +29,14 @@ async def transcriptions(request: web.Request) -> web.Response:
         with request.app[TRACER].start_as_current_span("decode audio") as span:
             span.set_attribute("dattavani.upload_bytes", len(form.audio))
             pcm = await request.app[DECODER].decode(form.audio)
-            span.set_attribute("dattavani.audio_seconds", round(pcm.size / SAMPLE_RATE, 3))
+            seconds = pcm.size / SAMPLE_RATE
+            span.set_attribute("dattavani.audio_seconds", round(seconds, 3))
         served = await request.app[CHAIN].transcribe(pcm, request[REQUEST_ID], deadline)
     metrics = request.app[METRICS]
-    metrics.audio.labels(served.backend).inc(pcm.size / SAMPLE_RATE)
+    metrics.audio.labels(served.backend).inc(seconds)
     if served.backend == "fallback":
         metrics.fallback.inc()
-    response = render(Transcript.single_window(served.text, pcm.size / SAMPLE_RATE), params.response_format)
+    response = render(Transcript.single_window(served.text, seconds), params.response_format)
     response.headers[SERVED_BY_HEADER] = served.backend
     return response
 

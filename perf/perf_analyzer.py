@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from perf.datasets import load_dataset
-from triton_server.launcher import TritonInstallation, TritonServer, TritonSettings, free_port_block, with_ports
+from triton_server.launcher import TritonInstallation, TritonSettings, triton_on_free_ports
 from whisper_runtime.audio import decode_audio
 from whisper_runtime.repository import ENTRY_MODEL
 
@@ -86,9 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(".run") / "perf_analyzer"
     workdir.mkdir(parents=True, exist_ok=True)
     data = input_data(args.dataset, args.limit, workdir / "input.json")
-    settings = with_ports(TritonSettings(workdir=workdir), free_port_block(3))
-    with (workdir / "triton.log").open("ab") as log, TritonServer(settings, log=log):
-        rows = run(settings, data, args.concurrency_range, workdir, args.measurement_interval_ms)
+    with triton_on_free_ports(workdir) as triton:
+        rows = run(triton.settings, data, args.concurrency_range, workdir, args.measurement_interval_ms)
     command = "python -m perf.perf_analyzer " + " ".join(argv if argv is not None else sys.argv[1:])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(

@@ -22,6 +22,7 @@ import tritonclient.grpc as grpcclient
 
 from perf.datasets import Clip
 from triton_server.client import transcribe as triton_transcribe
+from whisper_runtime.audio import SAMPLE_RATE
 from whisper_runtime.decoding import DecodingOptions
 from whisper_runtime.engine import EngineOptions, WhisperEngine
 from whisper_runtime.repository import DEFAULT_REPOSITORY, Precision
@@ -36,7 +37,7 @@ class LoadedClip:
 
     @property
     def seconds(self) -> float:
-        return self.pcm.size / 16000
+        return self.pcm.size / SAMPLE_RATE
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pytest
 from gateway.launcher import GatewayProcess
 from tests.audio_files import JFK, LIBRISPEECH
 from tests.gateway_process import TEST_API_KEY
-from triton_server.launcher import TritonServer, TritonSettings, free_port_block, with_ports
+from triton_server.launcher import TritonServer, triton_on_free_ports
 from whisper_runtime.audio import decode_audio
 from whisper_runtime.engine import EngineOptions, WhisperEngine
 from whisper_runtime.repository import DEFAULT_REPOSITORY, Precision, RepositoryLayout
@@ -47,33 +47,18 @@ def engine_for(repository: Path) -> Callable[[Precision], WhisperEngine]:
     return load
 
 
-def _start_triton(repository: Path, precision: Precision, workdir: Path) -> Iterator[TritonServer]:
-    settings = with_ports(
-        TritonSettings(repository=repository, precision=precision, workdir=workdir), free_port_block(3)
-    )
-    log = (workdir / f"triton-{precision}.log").open("wb")
-    server = TritonServer(settings, log=log)
-    try:
-        server.start()
-    except Exception:
-        log.close()
-        print((workdir / f"triton-{precision}.log").read_text()[-4000:])
-        raise
-    yield server
-    server.stop()
-    log.close()
-
-
 @pytest.fixture(scope="session")
 def triton(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
     """The real Triton serving the default (int8) export, started once per session."""
-    yield from _start_triton(repository, "int8", tmp_path_factory.mktemp("triton"))
+    with triton_on_free_ports(tmp_path_factory.mktemp("triton"), "int8", repository) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def triton_fp32(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
     """A second real Triton serving the fp32 export."""
-    yield from _start_triton(repository, "fp32", tmp_path_factory.mktemp("triton-fp32"))
+    with triton_on_free_ports(tmp_path_factory.mktemp("triton-fp32"), "fp32", repository) as server:
+        yield server
 
 
 GATEWAY_TEST_LIMITS = {

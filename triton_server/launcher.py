@@ -19,7 +19,9 @@ import sysconfig
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
@@ -50,7 +52,6 @@ class TritonSettings:
     startup_timeout_s: float = 180.0
     exit_timeout_s: int = 5  # how long Triton waits for open connections and in-flight requests on SIGTERM
     stop_timeout_s: float = 15.0
-    extra_args: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def http_url(self) -> str:
@@ -139,7 +140,6 @@ def server_command(settings: TritonSettings, installation: TritonInstallation, b
         "--strict-readiness=true",
         f"--exit-timeout-secs={settings.exit_timeout_s}",
         *tracing_args(settings.otlp_endpoint),
-        *settings.extra_args,
     ]
 
 
@@ -242,3 +242,28 @@ def free_port_block(size: int, host: str = "127.0.0.1") -> int:
         if all(_port_is_free(host, base + offset) for offset in range(size)):
             return base
     raise TritonLaunchError(f"no block of {size} free ports found on {host}")
+
+
+@contextmanager
+def triton_on_free_ports(
+    workdir: Path, precision: Precision = DEFAULT_PRECISION, repository: Path = DEFAULT_REPOSITORY
+) -> Iterator[TritonServer]:
+    """A Triton on three free loopback ports, logging to `workdir/triton.log`, stopped on exit.
+
+    A failed start raises TritonLaunchError with the end of that log.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / "triton.log"
+    settings = TritonSettings(repository=repository, precision=precision, workdir=workdir)
+    with log_path.open("ab") as log:
+        server = TritonServer(with_ports(settings, free_port_block(3)), log=log)
+        try:
+            server.start()
+        except TritonLaunchError as exc:
+            raise TritonLaunchError(
+                f"{exc}; end of {log_path}:\n{log_path.read_text(errors='replace')[-4000:]}"
+            ) from exc
+        try:
+            yield server
+        finally:
+            server.stop()
