@@ -11,7 +11,18 @@ import yaml
 from aiohttp import web
 
 from gateway.admission import Admission
-from gateway.app_keys import ADMISSION, CHAIN, CONFIG, DECODER, HEALTH, HTTP_SESSION, METRICS, OPENAPI, TRACER
+from gateway.app_keys import (
+    ADMISSION,
+    CHAIN,
+    CONFIG,
+    DECODER,
+    HEALTH,
+    HTTP_SESSION,
+    METRICS,
+    OPENAPI,
+    TOKENIZER,
+    TRACER,
+)
 from gateway.auth import ApiKeyStore
 from gateway.backends import TranscriptionBackend
 from gateway.backends.chain import BackendChain
@@ -32,6 +43,8 @@ from gateway.middlewares import (
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.tracing import tracer_for
 from gateway.routes import add_routes
+from whisper_runtime.repository import RepositoryLayout
+from whisper_runtime.tokenizer import WhisperTokenizer
 
 OPENAPI_SPEC = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
 
@@ -75,6 +88,7 @@ def create_app(config: GatewayConfig, backends: list[TranscriptionBackend] | Non
     app[OPENAPI] = load_openapi()
     app[METRICS] = metrics
     app[TRACER] = tracer
+    app[TOKENIZER] = WhisperTokenizer.from_file(RepositoryLayout(config.model_repository).tokenizer)
     add_routes(app)
 
     def count_failure(backend: str, error: BackendError) -> None:

@@ -14,6 +14,7 @@ from gateway.config import GatewayConfig
 from gateway.health import CachedHealth
 from gateway.intake import AudioDecoder
 from gateway.observability.metrics import GatewayMetrics
+from whisper_runtime.tokenizer import WhisperTokenizer
 
 CONFIG = web.AppKey("config", GatewayConfig)
 ADMISSION = web.AppKey("admission", Admission)
@@ -24,3 +25,4 @@ OPENAPI = web.AppKey("openapi", dict[str, Any])
 METRICS = web.AppKey("metrics", GatewayMetrics)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 TRACER = web.AppKey("tracer", Tracer)
+TOKENIZER = web.AppKey("tokenizer", WhisperTokenizer)

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from gateway.params import ResponseFormat
+from whisper_runtime.transcription import Segment, full_text
 
-
-@dataclass(frozen=True)
-class Segment:
-    id: int
-    start: float
-    end: float
-    text: str
+# Formats that carry segment times: requests for them decode with timestamp tokens.
+SEGMENT_FORMATS: tuple[ResponseFormat, ...] = ("srt", "vtt", "verbose_json")
+TEMPERATURE = 0.0  # decoding is greedy
 
 
 @dataclass(frozen=True)
@@ -26,9 +24,8 @@ class Transcript:
     language: str = "english"
 
     @classmethod
-    def single_window(cls, text: str, duration: float) -> Transcript:
-        """A clip decoded in one window without timestamps: one segment spanning the clip."""
-        return cls(text=text, duration=duration, segments=(Segment(0, 0.0, duration, text),) if text else ())
+    def of(cls, segments: Sequence[Segment], duration: float) -> Transcript:
+        return cls(text=full_text(segments), duration=duration, segments=tuple(segments))
 
 
 def _timestamp(seconds: float, separator: str) -> str:
@@ -41,16 +38,32 @@ def _timestamp(seconds: float, separator: str) -> str:
 
 def to_srt(transcript: Transcript) -> str:
     return "".join(
-        f"{index}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{s.text.strip()}\n\n"
+        f"{index}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{s.text}\n\n"
         for index, s in enumerate(transcript.segments, start=1)
     )
 
 
 def to_vtt(transcript: Transcript) -> str:
     cues = "".join(
-        f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{s.text.strip()}\n\n" for s in transcript.segments
+        f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{s.text}\n\n" for s in transcript.segments
     )
     return f"WEBVTT\n\n{cues}"
+
+
+def segment_json(segment: Segment) -> dict[str, object]:
+    """A segment as OpenAI's verbose_json has it."""
+    return {
+        "id": segment.id,
+        "seek": segment.seek,
+        "start": segment.start,
+        "end": segment.end,
+        "text": segment.text,
+        "tokens": list(segment.tokens),
+        "temperature": TEMPERATURE,
+        "avg_logprob": round(segment.avg_logprob, 6),
+        "compression_ratio": round(segment.compression_ratio, 6),
+        "no_speech_prob": round(segment.no_speech_prob, 6),
+    }
 
 
 def to_verbose_json(transcript: Transcript) -> dict[str, object]:
@@ -59,17 +72,17 @@ def to_verbose_json(transcript: Transcript) -> dict[str, object]:
         "language": transcript.language,
         "duration": round(transcript.duration, 3),
         "text": transcript.text,
-        "segments": [
-            {"id": s.id, "seek": 0, "start": round(s.start, 3), "end": round(s.end, 3), "text": s.text}
-            for s in transcript.segments
-        ],
+        "segments": [segment_json(segment) for segment in transcript.segments],
     }
+
+
+def usage(duration: float) -> dict[str, object]:
+    return {"type": "duration", "seconds": math.ceil(duration)}
 
 
 def render(transcript: Transcript, response_format: ResponseFormat) -> web.Response:
     if response_format == "json":
-        usage = {"type": "duration", "seconds": math.ceil(transcript.duration)}
-        return web.json_response({"text": transcript.text, "usage": usage})
+        return web.json_response({"text": transcript.text, "usage": usage(transcript.duration)})
     if response_format == "verbose_json":
         return web.json_response(to_verbose_json(transcript))
     if response_format == "srt":

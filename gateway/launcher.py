@@ -53,12 +53,13 @@ class GatewayProcess:
     def log(self) -> str:
         return self._log_path.read_text(errors="replace")
 
-    def stop(self) -> int | None:
-        """SIGTERM, then SIGKILL after 30 s; returns the exit code."""
+    def stop(self, already_signalled: bool = False) -> int | None:
+        """SIGTERM (unless the caller sent it), then SIGKILL after 30 s; returns the exit code."""
         process, self._process = self._process, None
         if process is None:
             return None
-        process.send_signal(signal.SIGTERM)
+        if not already_signalled:
+            process.send_signal(signal.SIGTERM)
         try:
             return process.wait(30)
         except subprocess.TimeoutExpired:

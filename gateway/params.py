@@ -13,6 +13,8 @@ ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 RESPONSE_FORMATS: tuple[str, ...] = get_args(ResponseFormat)
 ENGLISH = ("en", "english")
 GRANULARITIES_FIELD = "timestamp_granularities[]"
+STREAMABLE_FORMATS: tuple[ResponseFormat, ...] = ("json", "text")
+TRUE, FALSE = ("true", "1"), ("false", "0")
 SINGLE_VALUED = ("model", "language", "prompt", "response_format", "temperature", "stream")
 
 
@@ -21,8 +23,9 @@ class TranscriptionParams:
     model: str
     response_format: ResponseFormat = "json"
     language: str = "en"
-    prompt: str | None = None  # accepted; not used for conditioning yet
+    prompt: str | None = None  # conditions the first window, as Whisper's initial prompt
     temperature: float = 0.0  # accepted; decoding is greedy
+    stream: bool = False  # Server-Sent Events, one delta per segment (json and text formats)
 
 
 def _single(fields: dict[str, list[str]], name: str) -> str | None:
@@ -68,15 +71,28 @@ def parse_params(fields: dict[str, list[str]], config: GatewayConfig) -> Transcr
         raise InvalidParameterError(
             "timestamp_granularities[] needs response_format=verbose_json", param=GRANULARITIES_FIELD
         )
-    if (_single(fields, "stream") or "false").lower() not in ("false", "0"):
-        raise InvalidParameterError("streaming is not supported yet", code="unsupported_parameter", param="stream")
+    stream = _boolean(fields, "stream")
+    if stream and response_format not in STREAMABLE_FORMATS:
+        raise InvalidParameterError(
+            f"stream=true works with response_format {' or '.join(STREAMABLE_FORMATS)}, not {response_format}",
+            code="unsupported_parameter",
+            param="stream",
+        )
     return TranscriptionParams(
         model=model,
         response_format=response_format,  # type: ignore[arg-type]
         language="en",
-        prompt=_single(fields, "prompt"),
+        prompt=_single(fields, "prompt") or None,
         temperature=temperature,
+        stream=stream,
     )
+
+
+def _boolean(fields: dict[str, list[str]], name: str) -> bool:
+    raw = (_single(fields, name) or "false").lower()
+    if raw not in TRUE + FALSE:
+        raise InvalidParameterError(f"{name} must be true or false, not {raw!r}", param=name)
+    return raw in TRUE
 
 
 def _temperature(raw: str | None) -> float:

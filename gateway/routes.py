@@ -7,23 +7,36 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from gateway.app_keys import ADMISSION, CHAIN, CONFIG, DECODER, HEALTH, HTTP_SESSION, METRICS, OPENAPI, TRACER
-from gateway.backends import Deadline
+from gateway.app_keys import (
+    ADMISSION,
+    CHAIN,
+    CONFIG,
+    DECODER,
+    HEALTH,
+    HTTP_SESSION,
+    METRICS,
+    OPENAPI,
+    TOKENIZER,
+    TRACER,
+)
 from gateway.backends.resilience import ResilientBackend
-from gateway.formats import Transcript, render
+from gateway.formats import SEGMENT_FORMATS, Transcript, render
 from gateway.health import readiness, system_health
 from gateway.intake import read_form
 from gateway.middlewares import REQUEST_ID, SERVED_BY_HEADER
+from gateway.observability.metrics import GatewayMetrics
 from gateway.params import parse_params
+from gateway.streaming import stream_segments
+from gateway.transcriber import TranscriptionJob, WindowLog
 from whisper_runtime.audio import SAMPLE_RATE
+from whisper_runtime.transcription import TranscriptionOptions
 
 STARTED_AT = int(time.time())
 
 
-async def transcriptions(request: web.Request) -> web.Response:
+async def transcriptions(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     async with request.app[ADMISSION].admit():  # before the upload is read: a refusal costs nothing
-        deadline = Deadline.after(config.request_timeout_s)
         form = await read_form(request, config)
         params = parse_params(form.fields, config)
         with request.app[TRACER].start_as_current_span("decode audio") as span:
@@ -31,14 +44,33 @@ async def transcriptions(request: web.Request) -> web.Response:
             pcm = await request.app[DECODER].decode(form.audio)
             seconds = pcm.size / SAMPLE_RATE
             span.set_attribute("dattavani.audio_seconds", round(seconds, 3))
-        served = await request.app[CHAIN].transcribe(pcm, request[REQUEST_ID], deadline)
-    metrics = request.app[METRICS]
-    metrics.audio.labels(served.backend).inc(seconds)
-    if served.backend == "fallback":
-        metrics.fallback.inc()
-    response = render(Transcript.single_window(served.text, seconds), params.response_format)
-    response.headers[SERVED_BY_HEADER] = served.backend
+        options = TranscriptionOptions(
+            timestamps=params.response_format in SEGMENT_FORMATS, initial_prompt=params.prompt
+        )
+        job = TranscriptionJob(
+            request.app[CHAIN],
+            request.app[TOKENIZER],
+            config.request_timeout_s,
+            request[REQUEST_ID],
+            client_connected=lambda: request.transport is not None and not request.transport.is_closing(),
+        )
+        windows = WindowLog()
+        try:
+            if params.stream:
+                return await stream_segments(request, job.segments(pcm, options, windows), {})
+            segments = [segment async for segment in job.segments(pcm, options, windows)]
+        finally:
+            record_windows(request.app[METRICS], windows)
+    response = render(Transcript.of(segments, seconds), params.response_format)
+    response.headers[SERVED_BY_HEADER] = windows.served_by
     return response
+
+
+def record_windows(metrics: GatewayMetrics, windows: WindowLog) -> None:
+    for backend, seconds in windows.seconds_by_backend.items():
+        metrics.audio.labels(backend).inc(seconds)
+    if "fallback" in windows.seconds_by_backend:
+        metrics.fallback.inc()
 
 
 async def models(request: web.Request) -> web.Response:

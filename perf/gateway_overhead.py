@@ -22,7 +22,7 @@ import requests
 import tritonclient.grpc as grpcclient
 
 from gateway.launcher import local_stack
-from triton_server.client import transcribe
+from triton_server.client import transcribe_clip
 from whisper_runtime.audio import decode_audio
 
 DEFAULT_AUDIO = Path(__file__).resolve().parent.parent.parent / "shared" / "audio" / "jfk.flac"
@@ -48,8 +48,8 @@ def measure(audio: Path, rounds: int, workdir: Path) -> dict[str, list[float]]:
 
         paths: dict[str, Callable[[], object]] = {
             "gateway": via_gateway,
-            "triton+decode": lambda: transcribe(triton, decode_audio(audio)),
-            "triton": lambda: transcribe(triton, pcm),
+            "triton+decode": lambda: transcribe_clip(triton, decode_audio(audio)),
+            "triton": lambda: transcribe_clip(triton, pcm),
         }
         for call in paths.values():  # warm-up: sessions, connections, caches
             for _ in range(3):

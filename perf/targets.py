@@ -21,7 +21,7 @@ import requests
 import tritonclient.grpc as grpcclient
 
 from perf.datasets import Clip
-from triton_server.client import transcribe as triton_transcribe
+from triton_server.client import transcribe_clip as triton_transcribe
 from whisper_runtime.audio import SAMPLE_RATE
 from whisper_runtime.decoding import DecodingOptions
 from whisper_runtime.engine import EngineOptions, WhisperEngine

@@ -1,4 +1,9 @@
-"""`python -m triton_server.client FILE...`: transcribe audio files with Triton directly (tritonclient gRPC)."""
+"""Talking to the served `whisper` model: one window per request, with its decoder prompt.
+
+`window_request` and `window_result` build and read the tensors for the sync client here and
+for the gateway's async client alike. `python -m triton_server.client FILE...` transcribes
+audio files of any length with Triton directly, through the same seek loop as the gateway.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +15,62 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 
 from whisper_runtime.audio import decode_audio
-from whisper_runtime.repository import ENTRY_MODEL
+from whisper_runtime.decoding import DecodingResult, Prompt
+from whisper_runtime.repository import DEFAULT_REPOSITORY, ENTRY_MODEL, RepositoryLayout
+from whisper_runtime.tokenizer import WhisperTokenizer
+from whisper_runtime.transcription import TranscriptionOptions, Window, full_text, transcribe
+
+OUTPUT_NAMES = ("TRANSCRIPTS", "TOKENS", "AVG_LOGPROB", "NO_SPEECH_PROB")
 
 
-def transcribe(client: grpcclient.InferenceServerClient, pcm: np.ndarray, model: str = ENTRY_MODEL) -> str:
-    """Send one clip of 16 kHz mono float32 PCM (at most 30 s) to the entry model."""
-    wav = grpcclient.InferInput("WAV", [1, len(pcm)], "FP32")
+def window_request(
+    pcm: np.ndarray, prompt: Prompt | None = None
+) -> tuple[list[grpcclient.InferInput], list[grpcclient.InferRequestedOutput]]:
+    """Inputs and requested outputs for one clip of at most 30 s (no prompt: text without timestamps)."""
+    wav = grpcclient.InferInput("WAV", [1, pcm.size], "FP32")
     wav.set_data_from_numpy(pcm.reshape(1, -1).astype(np.float32, copy=False))
-    result = client.infer(model, [wav], outputs=[grpcclient.InferRequestedOutput("TRANSCRIPTS")])
-    return result.as_numpy("TRANSCRIPTS").reshape(-1)[0].decode("utf-8")
+    inputs = [wav]
+    if prompt is not None:
+        prompt_tensor = grpcclient.InferInput("PROMPT", [1, len(prompt)], "INT32")
+        prompt_tensor.set_data_from_numpy(np.array([prompt], dtype=np.int32))
+        inputs.append(prompt_tensor)
+    return inputs, [grpcclient.InferRequestedOutput(name) for name in OUTPUT_NAMES]
+
+
+def window_result(result: grpcclient.InferResult) -> DecodingResult:
+    tokens = result.as_numpy("TOKENS").reshape(-1)
+    return DecodingResult(
+        tokens=tuple(int(token) for token in tokens if token >= 0),
+        text=result.as_numpy("TRANSCRIPTS").reshape(-1)[0].decode("utf-8"),
+        avg_logprob=float(result.as_numpy("AVG_LOGPROB").reshape(-1)[0]),
+        no_speech_prob=float(result.as_numpy("NO_SPEECH_PROB").reshape(-1)[0]),
+    )
+
+
+def transcribe_clip(client: grpcclient.InferenceServerClient, pcm: np.ndarray, model: str = ENTRY_MODEL) -> str:
+    """Text of one clip of at most 30 s, without timestamps: the quickest request."""
+    inputs, outputs = window_request(pcm)
+    return window_result(client.infer(model, inputs, outputs=outputs)).text
+
+
+def decode_window(client: grpcclient.InferenceServerClient, window: Window, model: str = ENTRY_MODEL) -> DecodingResult:
+    inputs, outputs = window_request(window.pcm, window.prompt)
+    return window_result(client.infer(model, inputs, outputs=outputs))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m triton_server.client", description=__doc__)
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC address")
+    parser.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY, help="for the tokenizer")
     args = parser.parse_args(argv)
+    tokenizer = WhisperTokenizer.from_file(RepositoryLayout(args.repository).tokenizer)
     with grpcclient.InferenceServerClient(args.url) as client:
         for file in args.files:
-            print(f"{file}: {transcribe(client, decode_audio(file))}")
+            segments = transcribe(
+                decode_audio(file), tokenizer, lambda window: decode_window(client, window), TranscriptionOptions()
+            )
+            print(f"{file}: {full_text(list(segments))}")
     return 0
 
 

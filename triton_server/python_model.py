@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from whisper_runtime.errors import InvalidAudioError
+from whisper_runtime.errors import InvalidInputError
 
 Parsed = TypeVar("Parsed")
 Outputs = dict[str, np.ndarray]
@@ -39,7 +39,7 @@ def execute_batch(
     for index, request in enumerate(requests):
         try:
             parsed = parse(request)
-        except InvalidAudioError as exc:
+        except InvalidInputError as exc:
             responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"{exc.code}: {exc}"))
             continue
         spans.append((index, len(rows), len(rows) + len(parsed)))

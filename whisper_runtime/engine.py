@@ -1,4 +1,4 @@
-"""The Whisper engine: loads an exported model repository and transcribes batches of PCM."""
+"""The Whisper engine: loads an exported model repository and transcribes PCM in this process."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import numpy as np
 import onnxruntime as ort
 
 from whisper_runtime.audio import validate_pcm
-from whisper_runtime.decoding import DecodingOptions, DecodingResult, GreedyDecoder
+from whisper_runtime.decoding import DecodingOptions, DecodingResult, GreedyDecoder, Prompt
 from whisper_runtime.features import window_features
 from whisper_runtime.model_spec import ModelSpec
 from whisper_runtime.repository import DEFAULT_PRECISION, Precision, RepositoryLayout
 from whisper_runtime.sessions import SessionOptions, create_session
 from whisper_runtime.tokenizer import WhisperTokenizer
+from whisper_runtime.transcription import Segment, TranscriptionOptions, Window, transcribe
 
 ENCODER_INPUT = "input_features"
 
@@ -69,18 +70,39 @@ class WhisperEngine:
         return cls(load_spec(repository), load_encoder(repository, options), load_decoder(repository, options))
 
     @property
-    def prompt(self) -> tuple[int, ...]:
-        """The tokens every decoding starts from."""
+    def prompt(self) -> Prompt:
+        """The tokens a decoding starts from by default (text, no timestamps)."""
         return self._decoder.prompt
+
+    @property
+    def tokenizer(self) -> WhisperTokenizer:
+        return self._decoder.tokenizer
 
     def features(self, pcm_batch: Sequence[np.ndarray]) -> np.ndarray:
         return window_features([validate_pcm(pcm) for pcm in pcm_batch], self.spec.n_mels)
 
-    def transcribe_features(self, features: np.ndarray, options: DecodingOptions | None = None) -> list[DecodingResult]:
-        return self._decoder.decode(self._encoder.encode(features), options)
+    def transcribe_features(
+        self,
+        features: np.ndarray,
+        options: DecodingOptions | None = None,
+        prompts: Sequence[Prompt] | None = None,
+    ) -> list[DecodingResult]:
+        return self._decoder.decode(self._encoder.encode(features), options, prompts)
 
     def transcribe_batch(
-        self, pcm_batch: Sequence[np.ndarray], options: DecodingOptions | None = None
+        self,
+        pcm_batch: Sequence[np.ndarray],
+        options: DecodingOptions | None = None,
+        prompts: Sequence[Prompt] | None = None,
     ) -> list[DecodingResult]:
-        """Transcribe clips of at most 30 s of 16 kHz mono float32 PCM."""
-        return self.transcribe_features(self.features(pcm_batch), options)
+        """Decode clips of at most 30 s of 16 kHz mono float32 PCM, each from its prompt."""
+        return self.transcribe_features(self.features(pcm_batch), options, prompts)
+
+    def decode_window(self, window: Window) -> DecodingResult:
+        (result,) = self.transcribe_batch([window.pcm], prompts=[window.prompt])
+        return result
+
+    def transcribe(self, pcm: np.ndarray, options: TranscriptionOptions | None = None) -> list[Segment]:
+        """Segments of a recording of any length (16 kHz mono float32 PCM)."""
+        validate_pcm(pcm, max_samples=None)
+        return list(transcribe(pcm, self.tokenizer, self.decode_window, options or TranscriptionOptions()))

@@ -9,10 +9,22 @@ class RuntimeModelError(Exception):
     """Base class for errors of the Whisper runtime."""
 
 
-class InvalidAudioError(RuntimeModelError):
+class InvalidInputError(RuntimeModelError):
+    """An input handed to the runtime is malformed; `code` names what is wrong."""
+
+    code = "invalid_input"
+
+
+class InvalidAudioError(InvalidInputError):
     """The audio handed to the runtime cannot be transcribed."""
 
     code = "invalid_audio"
+
+
+class InvalidPromptError(InvalidInputError):
+    """A decoder prompt is not a Whisper prompt (see `SpecialTokens.prompt`)."""
+
+    code = "invalid_prompt"
 
 
 class EmptyAudioError(InvalidAudioError):

@@ -1,4 +1,4 @@
-"""Whisper tokens: special ids, timestamp tokens, and decoding token ids to text."""
+"""Whisper tokens: special ids, timestamp tokens, decoder prompts, and text <-> token ids."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from tokenizers import Tokenizer
 
 from whisper_runtime.errors import ModelFilesError
 
+# Whisper keeps at most n_text_ctx // 2 - 1 previous tokens in a prompt.
+MAX_PREVIOUS_TOKENS = 223
+
 
 @dataclass(frozen=True)
 class SpecialTokens:
@@ -18,18 +21,32 @@ class SpecialTokens:
     end_of_text: int
     start_of_transcript: int
     start_of_prev: int
+    no_speech: int
     no_timestamps: int
 
     @property
     def timestamp_begin(self) -> int:
         return self.no_timestamps + 1
 
+    def prompt(self, previous: Sequence[int] = (), timestamps: bool = False) -> tuple[int, ...]:
+        """The tokens a decoding starts from: optional previous text, start of transcript, and
+        <|notimestamps|> unless timestamps are wanted. At most MAX_PREVIOUS_TOKENS of `previous`
+        are kept (the latest), as Whisper does, so that half the text context stays for new tokens."""
+        kept = tuple(previous[-MAX_PREVIOUS_TOKENS:]) if previous else ()
+        head = (self.start_of_prev, *kept) if kept else ()
+        return (*head, self.start_of_transcript, *(() if timestamps else (self.no_timestamps,)))
 
+    def wants_timestamps(self, prompt: Sequence[int]) -> bool:
+        return prompt[-1] != self.no_timestamps
+
+
+# Each control token by its name(s): English-only checkpoints call <|nospeech|> <|nocaptions|>.
 _SPECIAL_NAMES = {
-    "end_of_text": "<|endoftext|>",
-    "start_of_transcript": "<|startoftranscript|>",
-    "start_of_prev": "<|startofprev|>",
-    "no_timestamps": "<|notimestamps|>",
+    "end_of_text": ("<|endoftext|>",),
+    "start_of_transcript": ("<|startoftranscript|>",),
+    "start_of_prev": ("<|startofprev|>",),
+    "no_speech": ("<|nospeech|>", "<|nocaptions|>"),
+    "no_timestamps": ("<|notimestamps|>",),
 }
 
 
@@ -38,11 +55,11 @@ class WhisperTokenizer:
 
     def __init__(self, tokenizer: Tokenizer) -> None:
         self._tokenizer = tokenizer
-        ids = {field: tokenizer.token_to_id(name) for field, name in _SPECIAL_NAMES.items()}
-        missing = [_SPECIAL_NAMES[field] for field, token_id in ids.items() if token_id is None]
+        ids = {field: _first_id(tokenizer, names) for field, names in _SPECIAL_NAMES.items()}
+        missing = [" or ".join(_SPECIAL_NAMES[field]) for field, token_id in ids.items() if token_id is None]
         if missing:
             raise ModelFilesError(f"tokenizer lacks Whisper special tokens: {', '.join(missing)}")
-        self.special = SpecialTokens(**ids)
+        self.special = SpecialTokens(**ids)  # type: ignore[arg-type]  # None ruled out above
 
     @classmethod
     def from_file(cls, path: Path) -> WhisperTokenizer:
@@ -53,7 +70,15 @@ class WhisperTokenizer:
         except Exception as exc:  # tokenizers raises plain Exception on malformed files
             raise ModelFilesError(f"{path} is not a tokenizer.json: {exc}") from exc
 
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ordinary text (no special tokens added)."""
+        return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
     def decode(self, tokens: Sequence[int]) -> str:
         """Text of the ordinary tokens among `tokens` (special and timestamp tokens dropped)."""
         text_tokens = [t for t in tokens if t < self.special.end_of_text]
         return self._tokenizer.decode(text_tokens).strip()
+
+
+def _first_id(tokenizer: Tokenizer, names: Sequence[str]) -> int | None:
+    return next((token_id for name in names if (token_id := tokenizer.token_to_id(name)) is not None), None)

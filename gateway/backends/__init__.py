@@ -1,5 +1,6 @@
 """Transcription backends: Triton (behind a breaker and retries) and the in-process CPU fallback,
-tried in order by a chain."""
+tried in order by a chain. A backend decodes one window (at most 30 s) at a time; the seek loop
+over a whole recording (whisper_runtime.transcription) runs in the gateway for every backend."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
+
+from whisper_runtime.decoding import DecodingResult, Prompt
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,11 @@ class ComponentHealth:
 class TranscriptionBackend(Protocol):
     name: str
 
-    async def transcribe(self, pcm: np.ndarray, request_id: str, deadline: Deadline) -> str:
-        """Text of one clip of 16 kHz mono float32 PCM (at most 30 s); raises BackendError on failure."""
+    async def decode_window(
+        self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline
+    ) -> DecodingResult:
+        """Decode one window of 16 kHz mono float32 PCM (at most 30 s) from `prompt` (None: text
+        without timestamps); raises BackendError on failure."""
         ...
 
     async def check(self) -> ComponentHealth:

@@ -11,13 +11,14 @@ from opentelemetry.trace import NoOpTracer, Tracer
 
 from gateway.backends import ComponentHealth, Deadline, TranscriptionBackend
 from gateway.errors import BackendError
+from whisper_runtime.decoding import DecodingResult, Prompt
 
 log = logging.getLogger("gateway.chain")
 
 
 @dataclass(frozen=True)
 class Served:
-    text: str
+    result: DecodingResult
     backend: str
 
 
@@ -34,14 +35,16 @@ class BackendChain:
         self._tracer = tracer or NoOpTracer()
         self._on_failure = on_failure
 
-    async def transcribe(self, pcm: np.ndarray, request_id: str, deadline: Deadline) -> Served:
+    async def decode_window(
+        self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline
+    ) -> Served:
         """The first backend's answer that succeeds; the last failure if none does."""
         failure: BackendError | None = None
         for backend in self.backends:
             try:
-                with self._tracer.start_as_current_span(f"{backend.name} transcribe") as span:
+                with self._tracer.start_as_current_span(f"{backend.name} decode window") as span:
                     span.set_attribute("dattavani.backend", backend.name)
-                    return Served(await backend.transcribe(pcm, request_id, deadline), backend.name)
+                    return Served(await backend.decode_window(pcm, prompt, request_id, deadline), backend.name)
             except BackendError as exc:
                 log.warning("request %s: %s failed (%s), trying the next backend", request_id, backend.name, exc.code)
                 if self._on_failure is not None:

@@ -10,6 +10,7 @@ import numpy as np
 from gateway.backends import ComponentHealth, Deadline
 from gateway.config import GatewayConfig
 from gateway.errors import BackendTimeoutError, FallbackUnavailableError
+from whisper_runtime.decoding import DecodingResult, Prompt
 from whisper_runtime.engine import EngineOptions, WhisperEngine
 from whisper_runtime.errors import ModelFilesError
 from whisper_runtime.repository import parse_precision
@@ -40,7 +41,9 @@ class FallbackBackend:
             return cls(None, config.fallback_concurrency, load_error=str(exc))
         return cls(engine, config.fallback_concurrency)
 
-    async def transcribe(self, pcm: np.ndarray, request_id: str, deadline: Deadline) -> str:
+    async def decode_window(
+        self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline
+    ) -> DecodingResult:
         engine = self._engine
         if engine is None:
             raise FallbackUnavailableError(f"the CPU fallback is not loaded: {self._load_error}")
@@ -48,10 +51,11 @@ class FallbackBackend:
             async with asyncio.timeout(deadline.remaining()):
                 async with self._slots:
                     loop = asyncio.get_running_loop()
-                    (result,) = await loop.run_in_executor(self._pool, engine.transcribe_batch, [pcm])
+                    prompts = None if prompt is None else [prompt]
+                    (result,) = await loop.run_in_executor(self._pool, engine.transcribe_batch, [pcm], None, prompts)
         except TimeoutError as exc:
             raise BackendTimeoutError("the CPU fallback did not finish before the request's deadline") from exc
-        return result.text
+        return result
 
     async def check(self) -> ComponentHealth:
         if self._engine is None:

@@ -21,6 +21,7 @@ from opentelemetry import trace
 
 from gateway.backends import ComponentHealth, Deadline, TranscriptionBackend
 from gateway.errors import BackendError, BackendUnavailableError, CircuitOpenError
+from whisper_runtime.decoding import DecodingResult, Prompt
 
 log = logging.getLogger("gateway.resilience")
 
@@ -60,14 +61,20 @@ class ResilientBackend:
         """True while the breaker is open or half-open (probing)."""
         return self.state != CircuitBreakerState.CLOSED
 
-    async def transcribe(self, pcm: np.ndarray, request_id: str, deadline: Deadline) -> str:
+    async def decode_window(
+        self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline
+    ) -> DecodingResult:
         try:
-            text: str = await self.breaker.call_async(self._with_retries, pcm, request_id, deadline)
+            result: DecodingResult = await self.breaker.call_async(
+                self._with_retries, pcm, prompt, request_id, deadline
+            )
         except CircuitBreakerError as exc:  # open, or opened by this very failure
             raise CircuitOpenError(f"{self.name} is failing; its circuit breaker is open") from exc
-        return text
+        return result
 
-    async def _with_retries(self, pcm: np.ndarray, request_id: str, deadline: Deadline) -> str:
+    async def _with_retries(
+        self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline
+    ) -> DecodingResult:
         @backoff.on_exception(
             backoff.expo,
             BackendUnavailableError,
@@ -79,8 +86,8 @@ class ResilientBackend:
             on_backoff=self._record_retry,
             logger=None,
         )
-        async def attempt() -> str:
-            return await self._inner.transcribe(pcm, request_id, deadline)
+        async def attempt() -> DecodingResult:
+            return await self._inner.decode_window(pcm, prompt, request_id, deadline)
 
         return await attempt()
 

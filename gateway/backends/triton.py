@@ -10,9 +10,10 @@ from gateway.backends import ComponentHealth, Deadline
 from gateway.config import GatewayConfig
 from gateway.errors import BackendError, BackendTimeoutError, BackendUnavailableError
 from gateway.observability.tracing import outgoing_headers
+from triton_server.client import window_request, window_result
 from whisper_runtime.audio import SAMPLE_RATE
+from whisper_runtime.decoding import DecodingResult, Prompt
 
-TRANSCRIPTS = "TRANSCRIPTS"
 CANARY_PCM = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)  # half a second of silence
 # Reconnect quickly once Triton is back, instead of gRPC's default backoff of up to two minutes.
 CHANNEL_ARGS = [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)]
@@ -35,30 +36,31 @@ class TritonBackend:
         self._timeout_s = config.triton_timeout_s
         self._client = grpcclient.InferenceServerClient(config.triton_url, channel_args=CHANNEL_ARGS)
 
-    async def transcribe(self, pcm: np.ndarray, request_id: str, deadline: Deadline) -> str:
+    async def decode_window(
+        self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline
+    ) -> DecodingResult:
         timeout = min(self._timeout_s, deadline.remaining())
         if timeout <= 0:
             raise BackendTimeoutError("the request's deadline passed before Triton was called")
-        wav = grpcclient.InferInput("WAV", [1, pcm.size], "FP32")
-        wav.set_data_from_numpy(pcm.reshape(1, -1))
+        inputs, outputs = window_request(pcm, prompt)
         try:
             result = await self._client.infer(
                 self._model,
-                [wav],
-                outputs=[grpcclient.InferRequestedOutput(TRANSCRIPTS)],
+                inputs,
+                outputs=outputs,
                 request_id=request_id,
                 client_timeout=timeout,
                 headers=outgoing_headers(),  # traceparent: Triton's own spans join the request's trace
             )
         except InferenceServerException as exc:
             raise map_triton_error(exc) from exc
-        return result.as_numpy(TRANSCRIPTS).reshape(-1)[0].decode("utf-8")
+        return window_result(result)
 
     async def check(self) -> ComponentHealth:
         """A real inference of half a second of silence: Triton's own readiness can stay 200 while a
         python stub is dead, so only an answer proves the model serves."""
         try:
-            await self.transcribe(CANARY_PCM, "canary", Deadline.after(min(self._timeout_s, 10.0)))
+            await self.decode_window(CANARY_PCM, None, "canary", Deadline.after(min(self._timeout_s, 10.0)))
         except BackendError as exc:
             return ComponentHealth("down", f"canary inference failed: {exc.message}")
         return ComponentHealth("ok", "canary inference answered")

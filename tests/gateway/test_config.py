@@ -45,7 +45,6 @@ def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
         ({"DATTAVANI_PORT": "eighty"}, "port: cannot read 'eighty' as int"),
         ({"DATTAVANI_AUTH_DISABLED": "maybe"}, "auth_disabled"),
         ({"DATTAVANI_MAX_UPLOAD_BYTES": "0"}, "max_upload_bytes must be positive"),
-        ({"DATTAVANI_MAX_AUDIO_SECONDS": "45"}, "at most 30"),
     ],
 )
 def test_bad_values_are_config_errors(environ: dict[str, str], message: str) -> None:

@@ -83,7 +83,8 @@ PARAMETER_ERRORS = [
     ({"timestamp_granularities[]": "word", "response_format": "verbose_json"}, 400, "unsupported_parameter", None),
     ({"timestamp_granularities[]": "segment"}, 400, "invalid_parameter", None),
     ({"timestamp_granularities[]": "phoneme", "response_format": "verbose_json"}, 400, "invalid_parameter", None),
-    ({"stream": "true"}, 400, "unsupported_parameter", "stream"),
+    ({"stream": "true", "response_format": "srt"}, 400, "unsupported_parameter", "stream"),
+    ({"stream": "maybe"}, 400, "invalid_parameter", "stream"),
     ({"model": "whisper-large-v3"}, 404, "model_not_found", "model"),
     ({"prompt": "x" * 5000}, 400, "invalid_parameter", "prompt"),
 ]

@@ -240,4 +240,4 @@ def test_sigterm_drains_in_flight_requests_then_exits_0(stack: Stack) -> None:
     with ThreadPoolExecutor(len(in_flight)) as pool:
         finished = list(pool.map(SlowUpload.finish, in_flight))
     assert all(status == 200 and normalize(text) == normalize(JFK_TEXT) for status, text in finished)
-    assert stack.gateway.stop() == 0
+    assert stack.gateway.stop(already_signalled=True) == 0

@@ -12,7 +12,7 @@ from aiobreaker import CircuitBreakerState
 
 from gateway.admission import Admission
 from gateway.backends import ComponentHealth, Deadline
-from gateway.backends.chain import BackendChain
+from gateway.backends.chain import BackendChain, Served
 from gateway.backends.resilience import ResilientBackend, RetryPolicy, new_breaker
 from gateway.errors import (
     BackendTimeoutError,
@@ -23,6 +23,7 @@ from gateway.errors import (
     TooManyRequestsError,
 )
 from gateway.health import CachedHealth
+from whisper_runtime.decoding import DecodingResult, Prompt
 
 PCM = np.zeros(1600, dtype=np.float32)
 
@@ -35,12 +36,14 @@ class FaultSource:
         self.script = script
         self.calls: list[float] = []
 
-    async def transcribe(self, pcm: np.ndarray, request_id: str, deadline: Deadline) -> str:
+    async def decode_window(
+        self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline
+    ) -> DecodingResult:
         self.calls.append(time.monotonic())
         outcome = next(self.script)
         if isinstance(outcome, Exception):
             raise outcome
-        return outcome
+        return DecodingResult(tokens=(), text=outcome, avg_logprob=-0.1, no_speech_prob=0.0)
 
     async def check(self) -> ComponentHealth:
         return ComponentHealth("ok", "scripted")
@@ -58,8 +61,9 @@ def resilient(source: FaultSource, fail_max: int = 3, recovery_s: float = 0.3, t
     return ResilientBackend(source, new_breaker(fail_max, recovery_s, "test"), RetryPolicy(tries, 0.01, 0.05))
 
 
-async def call(backend: ResilientBackend | BackendChain, deadline_s: float = 5.0) -> object:
-    return await backend.transcribe(PCM, "req", Deadline.after(deadline_s))
+async def call(backend: ResilientBackend | BackendChain, deadline_s: float = 5.0) -> str:
+    answer = await backend.decode_window(PCM, None, "req", Deadline.after(deadline_s))
+    return answer.result.text if isinstance(answer, Served) else answer.text
 
 
 async def test_breaker_opens_after_consecutive_failures_and_then_stops_calling() -> None:
@@ -145,8 +149,8 @@ async def test_chain_falls_back_and_says_who_served() -> None:
     chain = BackendChain(
         [FaultSource("triton", forever(BackendUnavailableError("down"))), FaultSource("fallback", forever("hello"))]
     )
-    served = await call(chain)
-    assert (served.text, served.backend) == ("hello", "fallback")  # type: ignore[attr-defined]
+    served = await chain.decode_window(PCM, None, "req", Deadline.after(5.0))
+    assert (served.result.text, served.backend) == ("hello", "fallback")
 
 
 async def test_chain_raises_the_last_failure_when_all_fail() -> None:

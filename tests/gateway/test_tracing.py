@@ -95,7 +95,9 @@ def test_a_request_with_traceparent_continues_the_clients_trace(
         traceparent = f"00-{CLIENT_TRACE_ID}-{CLIENT_SPAN_ID}-01"
         response = post_audio(gateway, JFK.read_bytes(), headers={**AUTH, "traceparent": traceparent})
         assert response.status_code == 200
-        spans = receiver.trace(CLIENT_TRACE_ID, {"POST /v1/audio/transcriptions", "decode audio", "triton transcribe"})
+        spans = receiver.trace(
+            CLIENT_TRACE_ID, {"POST /v1/audio/transcriptions", "decode audio", "triton decode window"}
+        )
         root = root_of(spans)
         assert root["parentSpanId"] == CLIENT_SPAN_ID
         assert root["kind"] == 2  # SERVER
@@ -125,8 +127,8 @@ def test_retries_are_span_events_and_the_fallback_has_its_span(receiver: OtlpRec
         traceparent = f"00-{CLIENT_TRACE_ID}-{CLIENT_SPAN_ID}-01"
         response = post_audio(gateway, JFK.read_bytes(), headers={**AUTH, "traceparent": traceparent})
         assert response.status_code == 200 and response.headers["X-Served-By"] == "fallback"
-        spans = receiver.trace(CLIENT_TRACE_ID, {"triton transcribe", "fallback transcribe"})
-        (triton_span,) = [s for s in spans if s["name"] == "triton transcribe"]
+        spans = receiver.trace(CLIENT_TRACE_ID, {"triton decode window", "fallback decode window"})
+        (triton_span,) = [s for s in spans if s["name"] == "triton decode window"]
         assert [e["name"] for e in triton_span["events"]].count("retry") == 1
         assert triton_span["status"]["code"] == 2  # ERROR
         assert_no_content_in(spans)

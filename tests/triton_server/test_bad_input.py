@@ -27,6 +27,18 @@ BAD_INPUTS = {
         {"WAV": np.zeros((1, 16000), dtype=np.float32), "WAV_LENS": np.array([[-1]], dtype=np.int32)},
         "does not fit",
     ),
+    "prompt without start of transcript": (
+        {"WAV": np.zeros((1, 16000), dtype=np.float32), "PROMPT": np.array([[50362]], dtype=np.int32)},
+        "invalid_prompt",
+    ),
+    "prompt token beyond the vocabulary": (
+        {"WAV": np.zeros((1, 16000), dtype=np.float32), "PROMPT": np.array([[50360, 99999, 50257]], dtype=np.int32)},
+        "invalid_prompt",
+    ),
+    "prompt rows not matching the audio rows": (
+        {"WAV": np.zeros((1, 16000), dtype=np.float32), "PROMPT": np.array([[50257], [50257]], dtype=np.int32)},
+        "batch size does not match",
+    ),
 }
 
 

@@ -6,12 +6,18 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+import tritonclient.grpc as grpcclient
 
-from tests.audio_files import JFK_TEXT, normalize
+from tests.audio_files import AUDIO_DIR, JFK_TEXT, normalize
 from tests.triton_server.triton_requests import grpc_infer, http_transcribe
+from triton_server.client import decode_window
 from triton_server.launcher import TritonServer
+from whisper_runtime.audio import decode_audio
 from whisper_runtime.engine import WhisperEngine
 from whisper_runtime.repository import Precision
+from whisper_runtime.transcription import TranscriptionOptions, transcribe
+
+VOXPOPULI = AUDIO_DIR / "eval" / "long" / "voxpopuli-en-000.ogg"
 
 
 def test_jfk_over_http(triton: TritonServer, jfk_pcm: np.ndarray) -> None:
@@ -48,3 +54,16 @@ def test_librispeech_through_triton_equals_the_in_process_decode(
     for name, pcm in librispeech_pcm.items():
         (expected,) = engine.transcribe_batch([pcm])
         assert http_transcribe(server, pcm) == expected.text, name
+
+
+def test_a_long_recording_window_by_window_through_triton_equals_the_in_process_segments(
+    triton: TritonServer, engine_for: Callable[[Precision], WhisperEngine]
+) -> None:
+    pcm = decode_audio(VOXPOPULI)
+    engine = engine_for("int8")
+    with grpcclient.InferenceServerClient(triton.settings.grpc_url) as client:
+        segments = list(
+            transcribe(pcm, engine.tokenizer, lambda window: decode_window(client, window), TranscriptionOptions())
+        )
+    assert len(segments) > 5
+    assert segments == engine.transcribe(pcm)
