@@ -10,7 +10,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 EXTRAS := serve,export,dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps export serve test lint typecheck security pytest bench bench-gate bench-gate-baseline load soak perf-analyzer clean
+.PHONY: help deps export serve test lint typecheck security pytest bench bench-gate bench-gate-baseline load soak perf-analyzer connections clean
 
 help:
 	@echo "make serve   set up, export the model if needed, start Triton and the gateway on 127.0.0.1"
@@ -76,8 +76,13 @@ security: deps $(SEMGREP)
 	SEMGREP_ENABLE_VERSION_CHECK=0 $(SEMGREP) scan --config .semgrep/rules.yml --metrics=off \
 	  --disable-version-check --error --quiet $(PACKAGES)
 
+# Every test, with coverage of gateway/, export/ and whisper_runtime/ (subprocesses included; settings
+# in pyproject.toml), failing below 95%.
 pytest: export
-	$(PY) -m pytest
+	rm -rf $(RUN)/coverage && mkdir -p $(RUN)/coverage
+	$(VENV)/bin/coverage run -m pytest
+	$(VENV)/bin/coverage combine -q
+	$(VENV)/bin/coverage report
 
 # The regression gate run by CI: transcripts and WER on LibriSpeech through the service (deterministic at
 # concurrency 1), plus a loose throughput smoke at concurrency 4, against the committed baseline.
@@ -94,7 +99,7 @@ bench-gate-baseline: export
 
 # The full benchmark: every target side by side; the report for this machine is committed.
 bench: export
-	$(PY) -m perf.bench --out perf/results/bench.json
+	$(PY) -m perf.bench --datasets librispeech,eval-short,eval-long --out perf/results/bench.json
 
 # Load test (8 clients, 60 s), soak (20,000 requests; RSS growth reported), perf_analyzer runs.
 load: export
@@ -105,6 +110,11 @@ soak: export
 
 perf-analyzer: export
 	$(PY) -m perf.perf_analyzer
+
+# 1000 clients connecting at once, each sent again after its 429's Retry-After until transcribed
+# (make test runs the single-attempt version: tests/perf/test_connections.py).
+connections: export
+	$(PY) -m perf.connections --connections 1000 --retry
 
 test: lint typecheck security pytest bench-gate
 

@@ -20,6 +20,7 @@ from gateway.app import create_app
 from gateway.app_keys import ADMISSION
 from gateway.config import ConfigError, GatewayConfig, load_config
 from triton_server.launcher import TritonLaunchError, TritonServer, TritonSettings, with_ports
+from whisper_runtime.errors import ModelFilesError
 
 EXAMPLE_AUDIO = Path(__file__).resolve().parent.parent.parent / "shared" / "audio" / "jfk.flac"
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf s request_id=%{X-Request-ID}o served_by=%{X-Served-By}o'
@@ -58,7 +59,7 @@ async def serve(app: web.Application, config: GatewayConfig, banner: str) -> Non
     """Serve until SIGTERM/SIGINT, then drain in-flight requests and shut down."""
     runner = web.AppRunner(app, access_log_format=ACCESS_LOG_FORMAT, shutdown_timeout=config.drain_timeout_s)
     await runner.setup()
-    await web.TCPSite(runner, config.host, config.port).start()
+    await web.TCPSite(runner, config.host, config.port, backlog=config.listen_backlog).start()
     print(banner, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         app = create_app(config)
     except ConfigError as exc:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ModelFilesError as exc:  # the tokenizer comes from the export
+        print(f"gateway: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     with ExitStack() as stack:

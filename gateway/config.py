@@ -32,6 +32,8 @@ class ConfigError(ValueError):
 class GatewayConfig:
     host: str = "127.0.0.1"
     port: int = 8080
+    # Connections the kernel queues before the gateway accepts them (bursts of new clients).
+    listen_backlog: int = 1024
     # Triton (gRPC) and the model it serves.
     triton_url: str = "127.0.0.1:8001"
     triton_model: str = "whisper"
@@ -39,8 +41,8 @@ class GatewayConfig:
     triton_metrics_url: str = "http://127.0.0.1:8002/metrics"
     # Tracing: OTLP/HTTP endpoint (e.g. http://jaeger:4318); tracing is off when unset.
     otlp_endpoint: str | None = None
-    # /metrics needs no key by default (the gateway listens on loopback unless told otherwise).
-    metrics_require_key: bool = False
+    # /metrics needs a key like every route but liveness; false opens it (e.g. behind a private network).
+    metrics_require_key: bool = True
     # Resilience: backends tried in order; breaker and retries around Triton.
     backends: tuple[str, ...] = ("triton", "fallback")
     # The most one 30-second window of a request may take (queueing, retries, the fallback).
@@ -76,14 +78,16 @@ class GatewayConfig:
     decode_timeout_s: float = 30.0
     decode_workers: int = 2
     max_field_bytes: int = 4096
+    # The whole upload must arrive within this (slow clients would otherwise hold their slot).
+    upload_timeout_s: float = 60.0
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
         positive = (
-            "port", "triton_timeout_s", "max_upload_bytes", "max_audio_seconds", "decode_timeout_s",
-            "decode_workers", "max_field_bytes", "request_timeout_s", "breaker_fail_max", "breaker_recovery_s",
-            "retry_max_tries", "fallback_concurrency", "fallback_threads", "max_concurrent_requests",
-            "retry_after_s", "canary_interval_s", "drain_timeout_s",
+            "port", "listen_backlog", "triton_timeout_s", "max_upload_bytes", "max_audio_seconds", "decode_timeout_s",
+            "decode_workers", "max_field_bytes", "upload_timeout_s", "request_timeout_s", "breaker_fail_max",
+            "breaker_recovery_s", "retry_max_tries", "fallback_concurrency", "fallback_threads",
+            "max_concurrent_requests", "retry_after_s", "canary_interval_s", "drain_timeout_s",
         )  # fmt: skip
         for name in positive:
             if getattr(self, name) <= 0:

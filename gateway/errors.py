@@ -75,6 +75,22 @@ class MethodNotAllowedError(ApiError):
     code = "method_not_allowed"
 
 
+class UploadTimeoutError(ApiError):
+    """The upload was not received within `upload_timeout_s` (a slow or stalled client)."""
+
+    status = 408
+    type = "invalid_request_error"
+    code = "upload_timeout"
+
+
+class ClientClosedRequestError(ApiError):
+    """The client hung up before its upload was complete; nobody reads the answer (nginx's 499)."""
+
+    status = 499
+    type = "invalid_request_error"
+    code = "client_closed_request"
+
+
 class PayloadTooLargeError(ApiError):
     status = 413
     type = "invalid_request_error"

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.config import GatewayConfig
 from gateway.errors import (
+    ClientClosedRequestError,
     EmptyFileError,
     InvalidAudioFileError,
     InvalidParameterError,
@@ -20,6 +22,7 @@ from gateway.errors import (
     MissingFileError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
+    UploadTimeoutError,
 )
 from whisper_runtime.audio import DecodeLimits, decode_audio, validate_pcm
 from whisper_runtime.errors import InvalidAudioError
@@ -49,7 +52,18 @@ async def _read_part(part: BodyPartReader, limit: int, too_large: Exception) -> 
 
 
 async def read_form(request: web.Request, config: GatewayConfig) -> UploadedForm:
-    """The upload's file and text fields; oversized uploads are refused before they are read whole."""
+    """The upload's file and text fields, received within `upload_timeout_s`; oversized uploads are
+    refused before they are read whole."""
+    try:
+        async with asyncio.timeout(config.upload_timeout_s):
+            return await _read_form(request, config)
+    except TimeoutError as exc:
+        raise UploadTimeoutError(f"the upload did not arrive within {config.upload_timeout_s:g} s") from exc
+    except ConnectionResetError as exc:
+        raise ClientClosedRequestError("the client closed the connection before its upload was complete") from exc
+
+
+async def _read_form(request: web.Request, config: GatewayConfig) -> UploadedForm:
     if request.content_type != "multipart/form-data":
         raise UnsupportedMediaTypeError(
             f"expected multipart/form-data, got {request.content_type or 'no content type'}"
@@ -66,7 +80,9 @@ async def read_form(request: web.Request, config: GatewayConfig) -> UploadedForm
         while (part := await reader.next()) is not None:
             parts += 1
             if parts > MAX_PARTS or not isinstance(part, BodyPartReader):
-                raise InvalidRequestError(f"the form has more than {MAX_PARTS} parts or nested parts")
+                raise InvalidRequestError(
+                    f"the form has more than {MAX_PARTS} parts or nested parts", code="invalid_multipart"
+                )
             if part.name == FILE_FIELD:
                 if audio is not None:
                     raise InvalidParameterError("send exactly one 'file' part", param=FILE_FIELD)
@@ -81,7 +97,7 @@ async def read_form(request: web.Request, config: GatewayConfig) -> UploadedForm
                 fields[name].append(raw.decode("utf-8", errors="strict"))
     except UnicodeDecodeError as exc:
         raise InvalidParameterError("form fields must be UTF-8 text") from exc
-    except (ValueError, AssertionError) as exc:  # aiohttp's errors for malformed multipart bodies
+    except (ValueError, AssertionError, HttpProcessingError) as exc:  # aiohttp's errors for malformed multipart
         raise InvalidRequestError(f"malformed multipart body: {exc}", code="invalid_multipart") from exc
     if audio is None:
         raise MissingFileError("the form has no 'file' part", param=FILE_FIELD)

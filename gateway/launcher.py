@@ -22,11 +22,12 @@ from whisper_runtime.repository import Precision
 class GatewayProcess:
     """One `python -m gateway` process on a free loopback port, configured through its environment."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path | None = None) -> None:
         self.port = free_port_block(1)
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, "DATTAVANI_HOST": "127.0.0.1", "DATTAVANI_PORT": str(self.port), **env}
         self._log_path = log_path
+        self._cwd = cwd
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -36,7 +37,7 @@ class GatewayProcess:
     def start(self, timeout_s: float = 60.0) -> GatewayProcess:
         with self._log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "gateway"], env=self._env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "gateway"], env=self._env, stdout=log, stderr=subprocess.STDOUT, cwd=self._cwd
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -3,6 +3,9 @@
 (a) gateway: the whole service over HTTP; (b) triton: tritonclient gRPC with PCM;
 (c) runtime: whisper_runtime in-process (bare ONNX Runtime, worker processes);
 (d) faster-whisper on the same CTranslate2 weights, in its sequential, parallel and batched forms.
+(b) and (c) run the gateway's seek loop (whisper_runtime.transcription) with the gateway's options
+for a `json` request: one window without timestamps up to 30 s, timestamps beyond. faster-whisper
+decodes clips up to 30 s without timestamps and longer ones with its own long-form loop.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ import requests
 import tritonclient.grpc as grpcclient
 
 from perf.datasets import Clip
-from triton_server.client import transcribe_clip as triton_transcribe
-from whisper_runtime.audio import SAMPLE_RATE
+from triton_server.client import decode_window
+from whisper_runtime.audio import CHUNK_LENGTH, SAMPLE_RATE
 from whisper_runtime.decoding import DecodingOptions
 from whisper_runtime.engine import EngineOptions, WhisperEngine
-from whisper_runtime.repository import DEFAULT_REPOSITORY, Precision
+from whisper_runtime.repository import DEFAULT_REPOSITORY, Precision, RepositoryLayout
 from whisper_runtime.sessions import SessionOptions
+from whisper_runtime.tokenizer import WhisperTokenizer
+from whisper_runtime.transcription import TranscriptionOptions, full_text, transcribe
+
+# What the gateway does for a `json` request.
+JSON_REQUEST = TranscriptionOptions(timestamps=False)
 
 
 @dataclass(frozen=True)
@@ -103,10 +111,11 @@ class GatewayTarget:
 class TritonTarget:
     name = "triton"
 
-    def __init__(self, grpc_url: str, triton_pid: int, precision: str) -> None:
+    def __init__(self, grpc_url: str, triton_pid: int, precision: str, repository: Path = DEFAULT_REPOSITORY) -> None:
         self.precision = precision
         self._url = grpc_url
         self._pid = triton_pid
+        self._tokenizer = WhisperTokenizer.from_file(RepositoryLayout(repository).tokenizer)
         self._local = threading.local()
 
     def pids(self) -> dict[str, int]:
@@ -115,7 +124,8 @@ class TritonTarget:
     def _infer(self, clip: LoadedClip) -> str:
         client = getattr(self._local, "client", None) or grpcclient.InferenceServerClient(self._url)
         self._local.client = client
-        return triton_transcribe(client, clip.pcm)
+        segments = transcribe(clip.pcm, self._tokenizer, lambda window: decode_window(client, window), JSON_REQUEST)
+        return full_text(list(segments))
 
     def run(self, clips: Sequence[LoadedClip], concurrency: int) -> list[Answer]:
         return _concurrently(clips, concurrency, self._infer)
@@ -137,8 +147,8 @@ def _worker_transcribe(pcm: np.ndarray) -> tuple[str, float]:
     if _worker_engine is None:
         raise RuntimeError("the worker's engine was not loaded by the pool initializer")
     started = time.perf_counter()
-    (result,) = _worker_engine.transcribe_batch([pcm], _worker_options)
-    return result.text, time.perf_counter() - started
+    segments = _worker_engine.transcribe(pcm, JSON_REQUEST, _worker_options)
+    return full_text(segments), time.perf_counter() - started
 
 
 def _worker_pid(_: int) -> int:
@@ -197,12 +207,13 @@ class FasterWhisperTarget:
         return {}
 
     def _transcribe(self, clip: LoadedClip) -> str:
-        options = {"beam_size": 1, "language": "en", "without_timestamps": True, "temperature": 0.0}
+        short = clip.seconds <= CHUNK_LENGTH  # long clips: its long-form loop, timestamps and previous text
+        options = {"beam_size": 1, "language": "en", "without_timestamps": short, "temperature": 0.0}
         if self._batched is not None:
             segments, _ = self._batched.transcribe(clip.pcm, batch_size=8, **options)
         else:
             segments, _ = self._model.transcribe(
-                clip.pcm, vad_filter=False, condition_on_previous_text=False, **options
+                clip.pcm, vad_filter=False, condition_on_previous_text=not short, **options
             )
         return " ".join(segment.text.strip() for segment in segments)
 

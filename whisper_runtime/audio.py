@@ -62,6 +62,9 @@ class DecodeLimits:
 # A file decodes as truncated when it yields less than this share of its declared length and
 # at least TRUNCATION_MIN_MISSING_S less (declared lengths of some formats are estimates).
 TRUNCATION_RATIO = 0.8
+# Sample rates accepted from uploads: from telephony's low end to the highest studio rate.
+MIN_SOURCE_RATE = 1000
+MAX_SOURCE_RATE = 768_000
 TRUNCATION_MIN_MISSING_S = 1.0
 
 
@@ -80,7 +83,8 @@ def decode_audio(source: str | Path | BinaryIO, limits: DecodeLimits | None = No
     max_samples = None if limits.max_seconds is None else int(limits.max_seconds * SAMPLE_RATE)
     target = str(source) if isinstance(source, str | Path) else source
     try:
-        container = av.open(target, mode="r")
+        # Tags are not our business: undecodable metadata must not make good audio unreadable.
+        container = av.open(target, mode="r", metadata_errors="replace")
     except av.FFmpegError as exc:
         raise NotAudioError("the file is not an audio or video format FFmpeg can read") from exc
     with container:
@@ -101,6 +105,37 @@ def decode_audio(source: str | Path | BinaryIO, limits: DecodeLimits | None = No
     return pcm
 
 
+def _check_sample_rate(rate: int) -> None:
+    """Refuse rates no real audio has: resampling from them takes minutes (a 48-byte WAV can declare 1.4 GHz)."""
+    if not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE:
+        raise UnsupportedCodecError(f"a sample rate of {rate} Hz is outside {MIN_SOURCE_RATE}-{MAX_SOURCE_RATE} Hz")
+
+
+def _new_resampler() -> av.AudioResampler:
+    return av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+
+
+class _PcmChunks:
+    """Resampled PCM as it is decoded, checked against the length limit and the deadline after every addition."""
+
+    def __init__(self, max_samples: int | None, deadline: float | None, limits: DecodeLimits) -> None:
+        self._max_samples, self._deadline, self._limits = max_samples, deadline, limits
+        self._chunks: list[np.ndarray] = []
+        self.total = 0
+
+    def add(self, frames: list[av.AudioFrame]) -> None:
+        for frame in frames:
+            self._chunks.append(frame.to_ndarray().reshape(-1))
+            self.total += self._chunks[-1].size
+        if self._max_samples is not None and self.total > self._max_samples:
+            raise AudioTooLongError(f"audio is longer than the {self._limits.max_seconds:.1f} s allowed")
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise DecodeTimeoutError(f"decoding took longer than {self._limits.timeout_s:.1f} s")
+
+    def array(self) -> np.ndarray:
+        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.float32)
+
+
 def _decode_stream(
     container: av.container.InputContainer,
     stream: av.AudioStream,
@@ -108,19 +143,20 @@ def _decode_stream(
     deadline: float | None,
     limits: DecodeLimits,
 ) -> np.ndarray:
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-    chunks: list[np.ndarray] = []
-    total = 0
+    pcm = _PcmChunks(max_samples, deadline, limits)
+    resampler = _new_resampler()
+    frame_shape: tuple[str, str, int] | None = None
     try:
         for frame in container.decode(stream):
-            for resampled in resampler.resample(frame):
-                chunks.append(resampled.to_ndarray().reshape(-1))
-                total += chunks[-1].size
-            if max_samples is not None and total > max_samples:
-                raise AudioTooLongError(f"audio is longer than the {limits.max_seconds:.1f} s allowed")
-            if deadline is not None and time.monotonic() > deadline:
-                raise DecodeTimeoutError(f"decoding took longer than {limits.timeout_s:.1f} s")
-        chunks.extend(resampled.to_ndarray().reshape(-1) for resampled in resampler.resample(None))
+            shape = (frame.format.name, frame.layout.name, frame.sample_rate)
+            if shape != frame_shape:
+                _check_sample_rate(frame.sample_rate)
+                if frame_shape is not None:  # e.g. concatenated files: a new resampler for the new format
+                    pcm.add(resampler.resample(None))
+                    resampler = _new_resampler()
+                frame_shape = shape
+            pcm.add(resampler.resample(frame))
+        pcm.add(resampler.resample(None))
     except av.FFmpegError as exc:
-        raise CorruptAudioError(f"the audio is corrupt: decoding failed after {total / SAMPLE_RATE:.1f} s") from exc
-    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+        raise CorruptAudioError(f"the audio is corrupt: decoding failed after {pcm.total / SAMPLE_RATE:.1f} s") from exc
+    return pcm.array()

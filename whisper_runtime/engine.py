@@ -98,11 +98,16 @@ class WhisperEngine:
         """Decode clips of at most 30 s of 16 kHz mono float32 PCM, each from its prompt."""
         return self.transcribe_features(self.features(pcm_batch), options, prompts)
 
-    def decode_window(self, window: Window) -> DecodingResult:
-        (result,) = self.transcribe_batch([window.pcm], prompts=[window.prompt])
+    def decode_window(self, window: Window, decoding: DecodingOptions | None = None) -> DecodingResult:
+        (result,) = self.transcribe_batch([window.pcm], decoding, prompts=[window.prompt])
         return result
 
-    def transcribe(self, pcm: np.ndarray, options: TranscriptionOptions | None = None) -> list[Segment]:
+    def transcribe(
+        self, pcm: np.ndarray, options: TranscriptionOptions | None = None, decoding: DecodingOptions | None = None
+    ) -> list[Segment]:
         """Segments of a recording of any length (16 kHz mono float32 PCM)."""
         validate_pcm(pcm, max_samples=None)
-        return list(transcribe(pcm, self.tokenizer, self.decode_window, options or TranscriptionOptions()))
+        segments = transcribe(
+            pcm, self.tokenizer, lambda window: self.decode_window(window, decoding), options or TranscriptionOptions()
+        )
+        return list(segments)

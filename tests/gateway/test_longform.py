@@ -132,7 +132,7 @@ def test_streaming_over_the_sdk_sends_a_delta_per_segment_before_the_end(long_ga
 
 
 def _audio_seconds_served(gateway: GatewayProcess) -> float:
-    metrics = requests.get(f"{gateway.url}/metrics", timeout=10).text
+    metrics = requests.get(f"{gateway.url}/metrics", headers=AUTH, timeout=10).text
     return sum(float(value) for value in re.findall(r"^dattavani_audio_seconds_total\{[^}]*\} (\S+)$", metrics, re.M))
 
 

@@ -121,7 +121,9 @@ def test_triton_killed_mid_stream_fallback_serves_and_traffic_returns(stack: Sta
     triton_health = ready_body(stack)["components"]["triton"]
     assert triton_health["status"] == "down"
     assert "circuit breaker open" in triton_health["message"]
-    metrics = requests.get(f"{stack.gateway.url}/metrics", timeout=30)
+    metrics = requests.get(
+        f"{stack.gateway.url}/metrics", headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=30
+    )
     assert metrics.status_code == 200  # Triton's part is absent, and a gauge says so
     assert "dattavani_triton_metrics_up 0.0" in metrics.text
     assert 'dattavani_circuit_breaker_open{backend="triton"} 1.0' in metrics.text

@@ -4,66 +4,19 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from gateway.launcher import GatewayProcess
 from tests.audio_files import JFK, JFK_TEXT
 from tests.gateway.http import AUTH, post_audio
+from tests.gateway.otlp_receiver import OtlpReceiver
 from tests.gateway_process import TEST_API_KEY
 from triton_server.launcher import TritonServer, free_port_block, tracing_args
 
 CLIENT_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN_ID = "00f067aa0ba902b7"
-
-
-class OtlpReceiver:
-    """An OTLP/HTTP endpoint that keeps every span it is sent (JSON encoding)."""
-
-    def __init__(self) -> None:
-        self.spans: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                for resource in body["resourceSpans"]:
-                    for scope in resource["scopeSpans"]:
-                        receiver.spans.extend(scope["spans"])
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", free_port_block(1)), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def trace(self, trace_id: str, names: set[str], timeout_s: float = 20) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            spans = [s for s in self.spans if s["traceId"] == trace_id]
-            if names <= {s["name"] for s in spans}:
-                return spans
-            time.sleep(0.1)
-        raise AssertionError(f"trace {trace_id} lacks {names - {s['name'] for s in spans}}")
-
-    def close(self) -> None:
-        self._server.shutdown()
-
-
-@pytest.fixture
-def receiver() -> Iterator[OtlpReceiver]:
-    running = OtlpReceiver()
-    yield running
-    running.close()
 
 
 def traced_gateway(receiver: OtlpReceiver, triton_url: str, tmp_path: Path) -> GatewayProcess:

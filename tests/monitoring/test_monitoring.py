@@ -17,7 +17,8 @@ import yaml
 
 from gateway.launcher import GatewayProcess
 from tests.audio_files import JFK
-from tests.gateway.http import post_audio
+from tests.gateway.http import AUTH, post_audio
+from tests.gateway_process import TEST_API_KEY
 from triton_server.launcher import TritonServer, free_port_block
 
 MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
@@ -33,8 +34,18 @@ def _promtool(*args: str) -> None:
 
 
 def test_prometheus_config_and_rules_are_valid() -> None:
-    _promtool("check", "config", "prometheus.yml")
+    # --syntax-only: the scrape key file exists only inside the compose stack (/run/secrets).
+    _promtool("check", "config", "--syntax-only", "prometheus.yml")
     _promtool("check", "rules", "alerts.yml")
+
+
+def test_prometheus_scrapes_the_gateway_with_the_compose_secret_as_its_key() -> None:
+    scrape = yaml.safe_load((MONITORING / "prometheus.yml").read_text())["scrape_configs"]
+    (gateway,) = [job for job in scrape if job["job_name"] == "gateway"]
+    assert gateway["authorization"] == {"type": "Bearer", "credentials_file": "/run/secrets/metrics_api_key"}
+    compose = yaml.safe_load((MONITORING.parent / "docker-compose.yml").read_text())
+    assert "metrics_api_key" in compose["services"]["prometheus"]["secrets"]
+    assert "DATTAVANI_METRICS_KEY" in compose["services"]["gateway"]["environment"]["DATTAVANI_API_KEYS"]
 
 
 def test_every_alert_has_a_passing_unit_test_and_a_runbook() -> None:
@@ -60,7 +71,7 @@ def exposed_names(gateway: GatewayProcess, triton: TritonServer) -> set[str]:
     assert post_audio(gateway, JFK.read_bytes()).status_code == 200
     assert post_audio(gateway, b"not audio").status_code == 400
     texts = [
-        requests.get(f"{gateway.url}/metrics", timeout=30).text,
+        requests.get(f"{gateway.url}/metrics", headers=AUTH, timeout=30).text,
         requests.get(triton.settings.metrics_url, timeout=30).text,
     ]
     return {line.split("{")[0].split(" ")[0] for text in texts for line in text.splitlines() if line and line[0] != "#"}
@@ -89,9 +100,16 @@ def test_rule_expressions_name_only_metrics_a_real_scrape_exposes(
 @pytest.fixture
 def prometheus(gateway: GatewayProcess, tmp_path: Path) -> Iterator[str]:
     port = free_port_block(1)
+    (tmp_path / "api-key").write_text(TEST_API_KEY)
     config = {
         "global": {"scrape_interval": "1s"},
-        "scrape_configs": [{"job_name": "gateway", "static_configs": [{"targets": [f"127.0.0.1:{gateway.port}"]}]}],
+        "scrape_configs": [
+            {
+                "job_name": "gateway",
+                "authorization": {"type": "Bearer", "credentials_file": str(tmp_path / "api-key")},
+                "static_configs": [{"targets": [f"127.0.0.1:{gateway.port}"]}],
+            }
+        ],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     process = subprocess.Popen(
