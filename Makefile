@@ -10,7 +10,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 EXTRAS := serve,export,dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps export serve test lint typecheck security pytest bench bench-gate bench-gate-baseline load soak perf-analyzer connections clean
+.PHONY: help deps export serve test lint typecheck security pytest bench bench-gate bench-gate-baseline load soak perf-analyzer fuzz connections clean
 
 help:
 	@echo "make serve   set up, export the model if needed, start Triton and the gateway on 127.0.0.1"
@@ -115,6 +115,17 @@ perf-analyzer: export
 # (make test runs the single-attempt version: tests/perf/test_connections.py).
 connections: export
 	$(PY) -m perf.connections --connections 1000 --retry
+
+# Fuzzing (docs/security.md): FUZZ_INPUTS fuzzed uploads through a real Triton and gateway (python -m fuzzing.runner),
+# then atheris on decode_audio for FUZZ_DECODE_SECONDS. Both always run; the target fails if either found something.
+FUZZ_INPUTS ?= 10000
+FUZZ_DECODE_SECONDS ?= 300
+
+fuzz: export
+	status=0; \
+	$(PY) -m fuzzing.runner --inputs $(FUZZ_INPUTS) || status=1; \
+	$(PY) -m fuzzing.decode_target -max_total_time=$(FUZZ_DECODE_SECONDS) || status=1; \
+	exit $$status
 
 test: lint typecheck security pytest bench-gate
 

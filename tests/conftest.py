@@ -11,7 +11,7 @@ import pytest
 
 from gateway.launcher import GatewayProcess
 from tests.audio_files import JFK, LIBRISPEECH
-from tests.gateway_process import TEST_API_KEY
+from tests.gateway_process import gateway_env
 from triton_server.launcher import TritonServer, triton_on_free_ports
 from whisper_runtime.audio import decode_audio
 from whisper_runtime.engine import EngineOptions, WhisperEngine
@@ -71,12 +71,7 @@ GATEWAY_TEST_LIMITS = {
 @pytest.fixture(scope="session")
 def gateway(triton: TritonServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     """The real gateway in front of the session's Triton, with a test key and a 4 MiB upload limit."""
-    env = {
-        "DATTAVANI_TRITON_URL": triton.settings.grpc_url,
-        "DATTAVANI_TRITON_METRICS_URL": triton.settings.metrics_url,
-        "DATTAVANI_API_KEYS": TEST_API_KEY,
-        **GATEWAY_TEST_LIMITS,
-    }
+    env = gateway_env(triton, **GATEWAY_TEST_LIMITS)
     process = GatewayProcess(env, tmp_path_factory.mktemp("gateway") / "gateway.log").start()
     yield process
     process.stop()

@@ -10,6 +10,8 @@ import numpy as np
 from whisper_runtime.audio import HOP_LENGTH, N_FFT, N_SAMPLES, SAMPLE_RATE, pad_or_trim
 
 DEFAULT_N_MELS = 80
+# Bound on sample magnitude: keeps the power spectrum finite (N_FFT * 1e4 squared is far below float32's max).
+MAX_ABS_SAMPLE = 1e4
 
 
 def _hz_to_mel(freq: np.ndarray) -> np.ndarray:
@@ -46,8 +48,13 @@ def _hann_window() -> np.ndarray:
 
 
 def log_mel_spectrogram(pcm: np.ndarray, n_mels: int = DEFAULT_N_MELS) -> np.ndarray:
-    """Log-mel of 1-D PCM -> (n_mels, len(pcm) // HOP_LENGTH), normalised over the whole clip."""
-    padded = np.pad(pcm.astype(np.float32, copy=False), N_FFT // 2, mode="reflect")
+    """Log-mel of 1-D PCM -> (n_mels, len(pcm) // HOP_LENGTH), normalised over the whole clip.
+
+    Samples are clipped to +-MAX_ABS_SAMPLE first (real audio stays within about +-1): huge finite
+    values would overflow the float32 power spectrum to inf, and one such row would poison a whole
+    int8 batch, whose activation scale is computed over the batch.
+    """
+    padded = np.pad(np.clip(pcm, -MAX_ABS_SAMPLE, MAX_ABS_SAMPLE, dtype=np.float32), N_FFT // 2, mode="reflect")
     frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH][:-1]
     power = np.abs(np.fft.rfft(frames * _hann_window(), axis=-1)).astype(np.float32) ** 2
     log_spec = np.log10(np.maximum(mel_filters(n_mels) @ power.T, 1e-10))

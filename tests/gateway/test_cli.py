@@ -24,7 +24,7 @@ from gateway.batch_progress import BatchProgress
 from gateway.launcher import GatewayProcess
 from perf.datasets import load_dataset
 from tests.audio_files import AUDIO_DIR, JFK, JFK_TEXT, LIBRISPEECH, normalize
-from tests.gateway_process import TEST_API_KEY
+from tests.gateway_process import TEST_API_KEY, gateway_env
 from triton_server.launcher import TritonServer
 
 EVAL_SHORT = AUDIO_DIR / "eval" / "short"
@@ -152,12 +152,7 @@ def test_refusals_for_load_are_sent_again_after_retry_after(
     triton: TritonServer, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
     # One request at a time and no queue: three of four concurrent uploads get 429 at first.
-    env = {
-        "DATTAVANI_TRITON_URL": triton.settings.grpc_url,
-        "DATTAVANI_API_KEYS": TEST_API_KEY,
-        "DATTAVANI_MAX_CONCURRENT_REQUESTS": "1",
-        "DATTAVANI_MAX_QUEUED_REQUESTS": "0",
-    }
+    env = gateway_env(triton, DATTAVANI_MAX_CONCURRENT_REQUESTS="1", DATTAVANI_MAX_QUEUED_REQUESTS="0")
     narrow = GatewayProcess(env, tmp_path_factory.mktemp("narrow-gateway") / "gateway.log").start()
     try:
         result, summary = _run_with_summary(

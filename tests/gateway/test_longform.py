@@ -22,7 +22,7 @@ from gateway.launcher import GatewayProcess
 from perf.accuracy import word_error_rate
 from perf.datasets import Clip, load_dataset
 from tests.gateway.http import AUTH
-from tests.gateway_process import TEST_API_KEY
+from tests.gateway_process import TEST_API_KEY, gateway_env
 from tests.reference import reference_long_form
 from tests.subtitles import parse_subtitles
 from triton_server.launcher import TritonServer
@@ -33,7 +33,7 @@ LONG_LIMITS = {"DATTAVANI_MAX_UPLOAD_BYTES": str(8 * 1024 * 1024), "DATTAVANI_MA
 
 
 def _start(env: dict[str, str], log: Path) -> Iterator[GatewayProcess]:
-    process = GatewayProcess({"DATTAVANI_API_KEYS": TEST_API_KEY, **LONG_LIMITS, **env}, log).start()
+    process = GatewayProcess({**env, **LONG_LIMITS}, log).start()
     yield process
     process.stop()
 
@@ -41,17 +41,14 @@ def _start(env: dict[str, str], log: Path) -> Iterator[GatewayProcess]:
 @pytest.fixture(scope="module")
 def long_gateway(triton: TritonServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     """The gateway in front of the session's Triton, taking recordings of up to 10 minutes."""
-    env = {
-        "DATTAVANI_TRITON_URL": triton.settings.grpc_url,
-        "DATTAVANI_TRITON_METRICS_URL": triton.settings.metrics_url,
-    }
-    yield from _start(env, tmp_path_factory.mktemp("long-gateway") / "gateway.log")
+    yield from _start(gateway_env(triton), tmp_path_factory.mktemp("long-gateway") / "gateway.log")
 
 
 @pytest.fixture(scope="module")
 def fallback_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     """A gateway with only the in-process CPU fallback."""
-    yield from _start({"DATTAVANI_BACKENDS": "fallback"}, tmp_path_factory.mktemp("fallback-gateway") / "gateway.log")
+    env = {"DATTAVANI_API_KEYS": TEST_API_KEY, "DATTAVANI_BACKENDS": "fallback"}
+    yield from _start(env, tmp_path_factory.mktemp("fallback-gateway") / "gateway.log")
 
 
 @functools.cache

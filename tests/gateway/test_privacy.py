@@ -14,7 +14,7 @@ from gateway.launcher import GatewayProcess
 from tests.audio_files import JFK, JFK_TEXT
 from tests.gateway.http import post_audio
 from tests.gateway.otlp_receiver import OtlpReceiver
-from tests.gateway_process import TEST_API_KEY
+from tests.gateway_process import TEST_API_KEY, gateway_env
 from triton_server.launcher import TritonServer
 from whisper_runtime.repository import DEFAULT_REPOSITORY
 
@@ -29,16 +29,14 @@ def debug_gateway(
     workdir, scratch = tmp_path / "cwd", tmp_path / "tmp"
     workdir.mkdir()
     scratch.mkdir()
-    env = {
-        "DATTAVANI_TRITON_URL": triton.settings.grpc_url,
-        "DATTAVANI_TRITON_METRICS_URL": triton.settings.metrics_url,
-        "DATTAVANI_API_KEYS": TEST_API_KEY,
-        "DATTAVANI_MODEL_REPOSITORY": str(DEFAULT_REPOSITORY.resolve()),
-        "DATTAVANI_LOG_LEVEL": "DEBUG",
-        "DATTAVANI_OTLP_ENDPOINT": receiver.url,
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-        "TMPDIR": str(scratch),
-    }
+    env = gateway_env(
+        triton,
+        DATTAVANI_MODEL_REPOSITORY=str(DEFAULT_REPOSITORY.resolve()),
+        DATTAVANI_LOG_LEVEL="DEBUG",
+        DATTAVANI_OTLP_ENDPOINT=receiver.url,
+        OTEL_BSP_SCHEDULE_DELAY="100",
+        TMPDIR=str(scratch),
+    )
     process = GatewayProcess(env, tmp_path / "gateway.log", cwd=workdir).start()
     yield process, tmp_path
     process.stop()

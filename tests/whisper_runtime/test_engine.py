@@ -50,3 +50,11 @@ def test_max_new_tokens_bounds_the_output(engine_for: Engines, jfk_pcm: np.ndarr
 def test_engine_rejects_empty_audio(engine_for: Engines) -> None:
     with pytest.raises(EmptyAudioError):
         engine_for("int8").transcribe_batch([np.zeros(0, dtype=np.float32)])
+
+
+def test_a_loud_clip_cannot_spoil_the_rows_batched_with_it(engine_for: Engines, jfk_pcm: np.ndarray) -> None:
+    # Finite but huge samples (a float WAV can hold them) once overflowed the log-mel to inf, and
+    # int8 dynamic quantization then turned every row of the batch into "!!!!".
+    loud = np.full(16000, 3e38, dtype=np.float32)
+    good, _ = engine_for("int8").transcribe_batch([jfk_pcm, loud])
+    assert normalize(good.text) == normalize(JFK_TEXT)

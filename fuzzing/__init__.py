@@ -1,0 +1,1 @@
+"""Fuzzing of audio intake and the HTTP surface: a corpus of hostile uploads, an atheris target, a gateway runner."""
