@@ -51,6 +51,13 @@ async def _read_part(part: BodyPartReader, limit: int, too_large: Exception) -> 
     return b"".join(chunks)
 
 
+def _utf8(raw: bytes, name: str) -> str:
+    try:
+        return raw.decode("utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise InvalidParameterError(f"form field {name!r} is not UTF-8 text", param=name) from exc
+
+
 async def read_form(request: web.Request, config: GatewayConfig) -> UploadedForm:
     """The upload's file and text fields, received within `upload_timeout_s`; oversized uploads are
     refused before they are read whole."""
@@ -93,10 +100,7 @@ async def _read_form(request: web.Request, config: GatewayConfig) -> UploadedFor
                 too_long = InvalidParameterError(
                     f"form field {name!r} exceeds {config.max_field_bytes} bytes", param=name
                 )
-                raw = await _read_part(part, config.max_field_bytes, too_long)
-                fields[name].append(raw.decode("utf-8", errors="strict"))
-    except UnicodeDecodeError as exc:
-        raise InvalidParameterError("form fields must be UTF-8 text") from exc
+                fields[name].append(_utf8(await _read_part(part, config.max_field_bytes, too_long), name))
     except (ValueError, AssertionError, HttpProcessingError) as exc:  # aiohttp's errors for malformed multipart
         raise InvalidRequestError(f"malformed multipart body: {exc}", code="invalid_multipart") from exc
     if audio is None:

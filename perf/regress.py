@@ -23,6 +23,7 @@ Key = tuple[str, str, str, int]  # dataset, target, precision, concurrency
 class Tolerances:
     reference_target: str
     max_wer_increase_points: float
+    max_wer_increase_points_concurrent: float
     max_throughput_drop: float
     max_memory_growth: float
     exact_transcripts_at_concurrency: int
@@ -50,9 +51,11 @@ def compare(result: dict[str, Any], baseline: dict[str, Any], tolerances: Tolera
     for key in sorted(set(current) & set(expected)):
         now, then = current[key], expected[key]
         name = "/".join(map(str, key))
-        if now["wer"] - then["wer"] > tolerances.max_wer_increase_points:
-            problems.append(f"{name}: WER {now['wer']:.2f}% vs baseline {then['wer']:.2f}%")
-        if key[3] == tolerances.exact_transcripts_at_concurrency:
+        deterministic = key[3] == tolerances.exact_transcripts_at_concurrency
+        allowed = tolerances.max_wer_increase_points if deterministic else tolerances.max_wer_increase_points_concurrent
+        if now["wer"] - then["wer"] > allowed:
+            problems.append(f"{name}: WER {now['wer']:.2f}% vs baseline {then['wer']:.2f}% (allowed +{allowed:g})")
+        if deterministic:
             changed = [clip for clip, text in then["transcripts"].items() if now["transcripts"].get(clip) != text]
             if changed:
                 problems.append(f"{name}: transcripts changed for {', '.join(changed)}")

@@ -59,7 +59,7 @@ ABUSES = [
                  id="a 3 MB field"),
     pytest.param(*upload_form(AUDIO, fields=[("my_field", "é" * 3000)]), 400, "invalid_parameter", "my_field",
                  id="an unknown field over 4096 bytes"),
-    pytest.param(*upload_form(AUDIO, fields=[("model", b"\xff\xfe")]), 400, "invalid_parameter", None,
+    pytest.param(*upload_form(AUDIO, fields=[("model", b"\xff\xfe")]), 400, "invalid_parameter", "model",
                  id="a field that is not UTF-8"),
     pytest.param(b'{"file": "UklGRg=="}', "application/json", 415, "unsupported_media_type", None, id="json"),
     pytest.param(b"hello", "text/plain", 415, "unsupported_media_type", None, id="text/plain"),
