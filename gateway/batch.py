@@ -12,6 +12,8 @@ from pathlib import Path
 
 import av
 
+from whisper_runtime.audio import declared_seconds
+
 EXTENSIONS = {"json": "json", "verbose_json": "json", "text": "txt", "srt": "srt", "vtt": "vtt"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".mp4", ".mka", ".wma"}
 PROBE_THREADS = 8  # probing reads headers only: a few threads hide file-system latency
@@ -76,8 +78,9 @@ def probe_seconds(audio: Path) -> float:
     """The duration the file's metadata declares (container, else stream), 0.0 when unknown or unreadable."""
     try:
         with av.open(str(audio), mode="r") as container:
-            if container.duration and container.duration > 0:
-                return float(container.duration / av.time_base)
+            declared = declared_seconds(container)
+            if declared is not None:
+                return float(declared)
             for stream in container.streams.audio:
                 if stream.duration and stream.time_base:
                     return float(stream.duration * stream.time_base)

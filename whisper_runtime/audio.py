@@ -68,7 +68,8 @@ MAX_SOURCE_RATE = 768_000
 TRUNCATION_MIN_MISSING_S = 1.0
 
 
-def _declared_seconds(container: av.container.InputContainer) -> float | None:
+def declared_seconds(container: av.container.InputContainer) -> float | None:
+    """The duration the container declares, if it declares one."""
     return container.duration / av.time_base if container.duration and container.duration > 0 else None
 
 
@@ -93,7 +94,7 @@ def decode_audio(source: str | Path | BinaryIO, limits: DecodeLimits | None = No
         stream = container.streams.audio[0]
         if stream.codec_context is None:
             raise UnsupportedCodecError("the audio codec of the file is not supported")
-        declared = _declared_seconds(container)
+        declared = declared_seconds(container)
         if declared is not None and limits.max_seconds is not None and declared > limits.max_seconds:
             raise AudioTooLongError(f"audio lasts {declared:.1f} s; at most {limits.max_seconds:.1f} s allowed")
         pcm = _decode_stream(container, stream, max_samples, deadline, limits)
