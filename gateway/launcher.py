@@ -15,7 +15,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from triton_server.launcher import TritonServer, free_port_block, triton_on_free_ports
+from triton_server.launcher import Profile, TritonServer, free_port_block, triton_on_free_ports
 from whisper_runtime.repository import Precision
 
 
@@ -77,13 +77,17 @@ class Stack:
 
 @contextmanager
 def local_stack(
-    workdir: Path, precision: Precision = "int8", gateway_env: dict[str, str] | None = None
+    workdir: Path,
+    precision: Precision = "int8",
+    gateway_env: dict[str, str] | None = None,
+    profile: Profile | None = None,
 ) -> Iterator[Stack]:
-    """Start Triton, then the gateway in front of it (configured by `gateway_env`); stop both on exit."""
+    """Start Triton (in `profile`, None: the default), then the gateway in front of it (configured by
+    `gateway_env`); stop both on exit."""
     workdir.mkdir(parents=True, exist_ok=True)
     api_key = secrets.token_urlsafe(16)
     with ExitStack() as stack:
-        triton = stack.enter_context(triton_on_free_ports(workdir, precision))
+        triton = stack.enter_context(triton_on_free_ports(workdir, precision, profile=profile))
         settings = triton.settings
         gateway = GatewayProcess(
             {

@@ -2,8 +2,11 @@
 
 Each pass sends every clip of a dataset through one target at one concurrency and records
 WER, wall time, audio seconds per second, files per hour, latency percentiles, peak RSS of the
-processes involved and, for targets behind Triton, the decoder's average batch size. Results go
-to JSON (schema SCHEMA_VERSION) and a Markdown report with plots (perf.report).
+processes involved, GPU utilization where a GPU exists and, for targets behind Triton, the
+average batch of each Triton model. Repeats are interleaved (every target once, then every
+target again), so that a machine whose speed drifts during the run moves all targets alike; a
+result's wall time is the median of its repeats. Results go to JSON (schema SCHEMA_VERSION) and a
+Markdown report with plots (perf.report).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import platform
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass
@@ -26,7 +30,7 @@ from export.sources import default_source
 from gateway.launcher import local_stack
 from perf.accuracy import word_error_rate
 from perf.datasets import DATASETS, load_dataset
-from perf.measure import PeakRss, decoder_counts
+from perf.measure import GpuUtilization, InferenceCounts, PeakRss, average_batches, gpu_name, inference_counts
 from perf.targets import (
     Answer,
     FasterWhisperTarget,
@@ -36,10 +40,11 @@ from perf.targets import (
     Target,
     TritonTarget,
 )
+from triton_server.launcher import PROFILES, Profile, default_profile
 from whisper_runtime.audio import decode_audio
-from whisper_runtime.repository import PRECISIONS, Precision
+from whisper_runtime.repository import PRECISIONS, Precision, parse_precision
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: average_batch per Triton model, gpu_utilization_pct, configuration
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TARGET_NAMES = ("gateway", "triton", "runtime", "faster-whisper")
 
@@ -59,8 +64,20 @@ class PassResult:
     latency_ms: dict[str, float]
     wer: float
     peak_rss_mb: dict[str, float]
-    average_batch: float | None
+    average_batch: dict[str, float] | None
+    gpu_utilization_pct: float | None
     transcripts: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One pass of one target over a dataset."""
+
+    wall_s: float
+    answers: list[Answer]
+    peak_rss_mb: dict[str, float]
+    counts: tuple[InferenceCounts, InferenceCounts] | None  # Triton's, before and after
+    gpu_utilization_pct: float | None
 
 
 def load_clips(dataset: str, limit: int | None = None) -> list[LoadedClip]:
@@ -73,6 +90,55 @@ def _percentiles(latencies: Sequence[float]) -> dict[str, float]:
     return {f"p{q}": round(float(np.percentile(values, q)), 1) for q in (50, 95, 99)}
 
 
+def measure_pass(target: Target, clips: Sequence[LoadedClip], concurrency: int, metrics_url: str | None) -> Measurement:
+    before = inference_counts(metrics_url) if metrics_url else None
+    with PeakRss({**target.pids(), "bench": os.getpid()}) as rss, GpuUtilization() as gpu:
+        started = time.perf_counter()
+        answers = target.run(clips, concurrency)
+        wall = time.perf_counter() - started
+    counts = (before, inference_counts(metrics_url)) if before is not None and metrics_url else None
+    return Measurement(wall, answers, rss.peak_mb, counts, gpu.mean_pct)
+
+
+def summarize(
+    target: Target, dataset: str, clips: Sequence[LoadedClip], concurrency: int, measurements: Sequence[Measurement]
+) -> PassResult:
+    """One result from the repeats of one pass: median wall time, every latency, the first repeat's
+    transcripts, the highest RSS, batches over all repeats."""
+    wall = float(np.median([m.wall_s for m in measurements]))
+    audio_seconds = sum(clip.seconds for clip in clips)
+    by_id = {answer.clip_id: answer for answer in measurements[0].answers}
+    peak: dict[str, float] = {}
+    for measurement in measurements:
+        for name, mb in measurement.peak_rss_mb.items():
+            peak[name] = max(peak.get(name, 0.0), mb)
+    counted = [m.counts for m in measurements if m.counts is not None]
+    gpu = [m.gpu_utilization_pct for m in measurements if m.gpu_utilization_pct is not None]
+    return PassResult(
+        target=target.name,
+        precision=target.precision,
+        dataset=dataset,
+        concurrency=concurrency,
+        repeats=len(measurements),
+        files=len(clips),
+        audio_seconds=round(audio_seconds, 2),
+        wall_s=round(wall, 3),
+        audio_s_per_s=round(audio_seconds / wall, 2),
+        files_per_hour=round(len(clips) / wall * 3600),
+        latency_ms=_percentiles([a.latency_s for m in measurements for a in m.answers]),
+        wer=round(word_error_rate([c.clip.reference for c in clips], [by_id[c.clip.id].text for c in clips]), 2),
+        peak_rss_mb=peak,
+        average_batch=average_batches(counted[0][0], counted[-1][1]) if counted else None,
+        gpu_utilization_pct=round(float(np.mean(gpu)), 1) if gpu else None,
+        transcripts={clip.clip.id: by_id[clip.clip.id].text for clip in clips},
+    )
+
+
+def warm_up(target: Target, clips: Sequence[LoadedClip]) -> None:
+    """Sessions, connections and caches, before anything is timed."""
+    target.run(clips[:2], 1)
+
+
 def run_pass(
     target: Target,
     dataset: str,
@@ -81,47 +147,25 @@ def run_pass(
     metrics_url: str | None,
     repeats: int = 1,
 ) -> PassResult:
-    """One target on one dataset at one concurrency, `repeats` times: median wall time, all latencies,
-    the first repeat's transcripts."""
-    target.run(clips[:2], 1)  # warm-up: sessions, connections, caches
-    counts_before = decoder_counts(metrics_url) if metrics_url else None
-    walls: list[float] = []
-    latencies: list[float] = []
-    with PeakRss({**target.pids(), "bench": os.getpid()}) as rss:
-        for repeat in range(repeats):
-            started = time.perf_counter()
-            answered: list[Answer] = target.run(clips, concurrency)
-            walls.append(time.perf_counter() - started)
-            latencies += [a.latency_s for a in answered]
-            if repeat == 0:
-                answers = answered
-    wall = float(np.median(walls))
-    average_batch = None
-    if metrics_url and counts_before:
-        requests, executions = (a - b for a, b in zip(decoder_counts(metrics_url), counts_before, strict=True))
-        average_batch = round(requests / executions, 2) if executions else None
-    audio_seconds = sum(clip.seconds for clip in clips)
-    by_id = {answer.clip_id: answer for answer in answers}
-    return PassResult(
-        target=target.name,
-        precision=target.precision,
-        dataset=dataset,
-        concurrency=concurrency,
-        repeats=repeats,
-        files=len(clips),
-        audio_seconds=round(audio_seconds, 2),
-        wall_s=round(wall, 3),
-        audio_s_per_s=round(audio_seconds / wall, 2),
-        files_per_hour=round(len(clips) / wall * 3600),
-        latency_ms=_percentiles(latencies),
-        wer=round(word_error_rate([c.clip.reference for c in clips], [by_id[c.clip.id].text for c in clips]), 2),
-        peak_rss_mb=rss.peak_mb,
-        average_batch=average_batch,
-        transcripts={clip.clip.id: by_id[clip.clip.id].text for clip in clips},
+    """One target on one dataset at one concurrency, `repeats` times in a row."""
+    warm_up(target, clips)
+    return summarize(
+        target,
+        dataset,
+        clips,
+        concurrency,
+        [measure_pass(target, clips, concurrency, metrics_url) for _ in range(repeats)],
     )
 
 
-TargetFactory = Callable[[], AbstractContextManager[Target]]
+@dataclass(frozen=True)
+class TargetSpec:
+    """How to bring up one target for its passes, and the concurrency levels it is measured at."""
+
+    name: str
+    open: Callable[[], AbstractContextManager[Target]]
+    metrics_url: str | None
+    levels: list[int]
 
 
 @contextmanager
@@ -135,56 +179,111 @@ def _opened(make: Callable[[], Target]) -> Iterator[Target]:
 
 @contextmanager
 def build_targets(
-    names: Sequence[str], precision: Precision, workdir: Path, runtime_workers: int, threads: int
-) -> Iterator[list[tuple[str, TargetFactory, str | None]]]:
-    """(name, factory, Triton metrics URL or None) per requested target. A factory's target exists only
-    while its passes run, so idle peers hold no memory or threads during others' passes; the service
-    (Triton and the gateway) stays up for the whole benchmark."""
-    factories: list[tuple[str, TargetFactory, str | None]] = []
+    names: Sequence[str],
+    precision: Precision,
+    profile: Profile,
+    concurrencies: list[int],
+    workdir: Path,
+    runtime_workers: int,
+    threads: int,
+) -> Iterator[list[TargetSpec]]:
+    """The requested targets of one precision. A target exists only while its passes run, so idle
+    peers hold no memory or threads during others' passes; the service (Triton and the gateway)
+    stays up throughout."""
+    specs: list[TargetSpec] = []
     with ExitStack() as stack:
         if {"gateway", "triton"} & set(names):
-            service = stack.enter_context(local_stack(workdir, precision=precision))
+            service = stack.enter_context(local_stack(workdir, precision=precision, profile=profile))
             triton_pid, metrics = service.triton.pid or 0, service.triton.settings.metrics_url
             if "gateway" in names:
-                gateway_pid = service.gateway.pid or 0
-
-                def gateway() -> Target:
-                    return GatewayTarget(service.gateway.url, service.api_key, gateway_pid, triton_pid, precision)
-
-                factories.append(("gateway", lambda: _opened(gateway), metrics))
-            if "triton" in names:
-                grpc_url = service.triton.settings.grpc_url
-                factories.append(
-                    ("triton", lambda: _opened(lambda: TritonTarget(grpc_url, triton_pid, precision)), metrics)
+                gateway = partial(
+                    GatewayTarget, service.gateway.url, service.api_key, service.gateway.pid or 0, triton_pid, precision
                 )
+                specs.append(TargetSpec("gateway", partial(_opened, gateway), metrics, concurrencies))
+            if "triton" in names:
+                triton = partial(TritonTarget, service.triton.settings.grpc_url, triton_pid, precision)
+                specs.append(TargetSpec("triton", partial(_opened, triton), metrics, concurrencies))
         if "runtime" in names:
-            per_worker = max(1, threads // runtime_workers)
-            factories.append(
-                ("runtime", lambda: _opened(lambda: RuntimeTarget(precision, runtime_workers, per_worker)), None)
-            )
+            runtime = partial(RuntimeTarget, precision, runtime_workers, max(1, threads // runtime_workers))
+            specs.append(TargetSpec("runtime", partial(_opened, runtime), None, [runtime_workers]))
         if "faster-whisper" in names:
             model_dir = default_source().path
             for compute_type in ("int8", "float32"):
                 for mode in ("sequential", "parallel", "batched"):
-                    factories.append(
-                        (
-                            f"faster-whisper-{mode}",
-                            partial(_opened, partial(FasterWhisperTarget, compute_type, mode, threads, model_dir)),
-                            None,
+                    peer = partial(FasterWhisperTarget, compute_type, mode, threads, model_dir)
+                    levels = concurrencies if mode == "parallel" else [1]
+                    specs.append(TargetSpec(f"faster-whisper-{mode}", partial(_opened, peer), None, levels))
+        yield specs
+
+
+def run_benchmark(specs: Sequence[TargetSpec], datasets: dict[str, list[LoadedClip]], repeats: int) -> list[PassResult]:
+    """Every target on every dataset at each of its levels, repeats interleaved across targets."""
+    results: list[PassResult] = []
+    for dataset, clips in datasets.items():
+        measured: dict[tuple[str, int], list[Measurement]] = defaultdict(list)
+        targets: dict[str, Target] = {}
+        for _ in range(repeats):
+            for spec in specs:
+                with spec.open() as target:
+                    warm_up(target, clips)
+                    targets[spec.name] = target
+                    for concurrency in spec.levels:
+                        measured[(spec.name, concurrency)].append(
+                            measure_pass(target, clips, concurrency, spec.metrics_url)
                         )
-                    )
-        yield factories
+        for spec in specs:
+            for concurrency in spec.levels:
+                result = summarize(targets[spec.name], dataset, clips, concurrency, measured[(spec.name, concurrency)])
+                results.append(result)
+                print(
+                    f"{dataset:12} {result.target:26} {result.precision:5} c={concurrency:<2} "
+                    f"{result.audio_s_per_s:7.2f} audio-s/s  WER {result.wer:5.2f}  "
+                    f"p50 {result.latency_ms['p50']:7.1f} ms",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return results
+
+
+def pooled_wer(results: Sequence[PassResult], datasets: dict[str, list[LoadedClip]]) -> list[dict[str, object]]:
+    """WER over all datasets at once, per target, precision and concurrency measured on every dataset."""
+    references = {clip.clip.id: clip.clip.reference for clips in datasets.values() for clip in clips}
+    grouped: dict[tuple[str, str, int], dict[str, str]] = defaultdict(dict)
+    covered: dict[tuple[str, str, int], set[str]] = defaultdict(set)
+    for result in results:
+        key = (result.target, result.precision, result.concurrency)
+        grouped[key].update(result.transcripts)
+        covered[key].add(result.dataset)
+    return [
+        {
+            "target": target,
+            "precision": precision,
+            "concurrency": concurrency,
+            "files": len(texts),
+            "wer": round(word_error_rate([references[c] for c in texts], list(texts.values())), 2),
+        }
+        for (target, precision, concurrency), texts in grouped.items()
+        if covered[(target, precision, concurrency)] == set(datasets)
+    ]
 
 
 def _machine() -> dict[str, object]:
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(), "gpu": None}
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "gpu": gpu_name(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m perf.bench", description=__doc__)
     parser.add_argument("--targets", default=",".join(TARGET_NAMES), help=f"comma-separated: {','.join(TARGET_NAMES)}")
     parser.add_argument("--datasets", default="librispeech,eval-short", help=f"comma-separated: {','.join(DATASETS)}")
-    parser.add_argument("--precision", choices=PRECISIONS, default="int8", help="service and runtime precision")
+    parser.add_argument(
+        "--precisions", default="int8", help=f"comma-separated service and runtime precisions: {','.join(PRECISIONS)}"
+    )
+    parser.add_argument("--profile", choices=PROFILES, default=default_profile(), help="Triton's serving profile")
     parser.add_argument("--concurrency", default="1,4", help="comma-separated concurrency levels")
     parser.add_argument("--runtime-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="CPU threads for in-process targets")
@@ -198,32 +297,34 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(names) - set(TARGET_NAMES)
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
+    try:
+        precisions = [parse_precision(p) for p in args.precisions.split(",")]
+    except ValueError as exc:
+        parser.error(str(exc))
     concurrencies = [int(level) for level in args.concurrency.split(",")]
     datasets = {name: load_clips(name, args.limit) for name in args.datasets.split(",")}
     results: list[PassResult] = []
-    with build_targets(names, args.precision, Path(".run") / "bench", args.runtime_workers, args.threads) as targets:
-        for dataset, clips in datasets.items():
-            for name, open_target, metrics_url in targets:
-                levels = [args.runtime_workers] if name == "runtime" else concurrencies
-                if name in ("faster-whisper-sequential", "faster-whisper-batched"):
-                    levels = [1]
-                with open_target() as target:
-                    for concurrency in levels:
-                        result = run_pass(target, dataset, clips, concurrency, metrics_url, args.repeats)
-                        results.append(result)
-                        print(
-                            f"{dataset:12} {target.name:26} {target.precision:5} c={concurrency:<2} "
-                            f"{result.audio_s_per_s:7.2f} audio-s/s  WER {result.wer:5.2f}  "
-                            f"p50 {result.latency_ms['p50']:7.1f} ms",
-                            file=sys.stderr,
-                            flush=True,
-                        )
+    for index, precision in enumerate(precisions):
+        # faster-whisper measures both of its compute types once, with the first precision.
+        chosen = [n for n in names if n != "faster-whisper" or index == 0]
+        with build_targets(
+            chosen, precision, args.profile, concurrencies, Path(".run") / "bench", args.runtime_workers, args.threads
+        ) as specs:
+            results += run_benchmark(specs, datasets, args.repeats)
     document = {
         "schema_version": SCHEMA_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": "python -m perf.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": _machine(),
+        "configuration": {
+            "profile": args.profile,
+            "precisions": precisions,
+            "runtime_workers": args.runtime_workers,
+            "threads": args.threads,
+            "repeats": args.repeats,
+        },
         "results": [asdict(result) for result in results],
+        "pooled_wer": pooled_wer(results, datasets),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2) + "\n")

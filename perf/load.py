@@ -2,8 +2,9 @@
 
 N asyncio clients post clips back to back to a gateway it starts (with its Triton), until a time or
 request bound; reports files per hour, error rate, latency percentiles, and the RSS of the gateway
-and of Triton (with its python stubs) after a warm-up and at the end. Exits 1 when the error rate
-(anything but 200 and 429) reaches 0.1%.
+and of Triton (with its python stubs): after a warm-up (so that loading and first-touch memory do
+not read as growth), sampled during the run, and at the end, with the growth between the two.
+Exits 1 when the error rate (anything but 200 and 429) reaches 0.1%.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import itertools
 import json
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -25,6 +27,7 @@ from perf.datasets import load_dataset
 from perf.measure import tree_rss_mb
 
 RESULTS = Path(__file__).resolve().parent / "results"
+MAX_ERROR_RATE = 0.001
 
 
 async def _client(
@@ -46,9 +49,11 @@ async def _client(
         record.append((status, time.perf_counter() - started))
 
 
-async def drive(stack: Stack, clips: list[tuple[str, bytes]], clients: int, duration_s: float, requests: int) -> dict:
+async def drive(
+    stack: Stack, clips: list[tuple[str, bytes]], clients: int, duration_s: float, requests: int, record: list
+) -> dict:
+    """Keep `clients` requests in flight until `duration_s` or `requests`; (status, latency) go to `record`."""
     url = f"{stack.gateway.url}/v1/audio/transcriptions"
-    record: list[tuple[int | str, float]] = []
     budget = [requests]
     headers = {"Authorization": f"Bearer {stack.api_key}"}
     connector = aiohttp.TCPConnector(limit=clients)
@@ -74,11 +79,50 @@ async def drive(stack: Stack, clips: list[tuple[str, bytes]], clients: int, dura
     }
 
 
+class RssSampler:
+    """RSS of named process trees every `interval_s`, with the number of requests answered so far."""
+
+    def __init__(self, pids: dict[str, int], record: list, interval_s: float) -> None:
+        self._pids, self._record, self._interval_s = pids, record, interval_s
+        self.samples: list[dict[str, float]] = []
+        self._started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> dict[str, float]:
+        rss = {name: round(tree_rss_mb(pid), 1) for name, pid in self._pids.items()}
+        self.samples.append({"t_s": round(time.monotonic() - self._started), "requests": len(self._record), **rss})
+        return rss
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.sample()
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def growth_per_10k_requests(samples: list[dict[str, float]], name: str) -> float | None:
+    """Least-squares slope of `name`'s RSS against requests answered, in MB per 10,000 requests."""
+    points = [(s["requests"], s[name]) for s in samples]
+    if len(points) < 3 or points[-1][0] == points[0][0]:
+        return None
+    requests, rss = np.array(points, dtype=float).T
+    return round(float(np.polyfit(requests, rss, 1)[0]) * 10_000, 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m perf.load", description=__doc__)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--duration-s", type=float, default=60.0)
     parser.add_argument("--requests", type=int, default=10**9, help="stop after this many requests (a soak)")
+    parser.add_argument("--warmup-requests", type=int, default=200, help="sent before the start RSS is read")
+    parser.add_argument("--sample-every-s", type=float, default=30.0, help="RSS sampling interval")
     parser.add_argument("--dataset", default="librispeech")
     parser.add_argument("--out", type=Path, default=RESULTS / "load.json")
     args = parser.parse_args(argv)
@@ -86,23 +130,27 @@ def main(argv: list[str] | None = None) -> int:
     clips = [(clip.path.name, clip.path.read_bytes()) for clip in dataset]
     with local_stack(Path(".run") / "load") as stack:
         pids = {"gateway": stack.gateway.pid or 0, "triton": stack.triton.pid or 0}
-        # Warm up first, so that loading and first-touch memory do not read as growth.
-        asyncio.run(drive(stack, clips, args.clients, args.duration_s, requests=4 * args.clients))
-        rss_start = {name: round(tree_rss_mb(pid), 1) for name, pid in pids.items()}
-        report = asyncio.run(drive(stack, clips, args.clients, args.duration_s, args.requests))
-        rss_end = {name: round(tree_rss_mb(pid), 1) for name, pid in pids.items()}
+        asyncio.run(drive(stack, clips, args.clients, float("inf"), args.warmup_requests, []))
+        record: list = []
+        with RssSampler(pids, record, args.sample_every_s) as rss:
+            rss_start = rss.sample()
+            report = asyncio.run(drive(stack, clips, args.clients, args.duration_s, args.requests, record))
+            rss_end = rss.sample()
     report |= {
         "clients": args.clients,
         "dataset": args.dataset,
+        "warmup_requests": args.warmup_requests,
         "rss_mb_start": rss_start,
         "rss_mb_end": rss_end,
         "rss_growth": {name: round(rss_end[name] / rss_start[name] - 1, 4) for name in pids},
+        "rss_mb_per_10k_requests": {name: growth_per_10k_requests(rss.samples, name) for name in pids},
+        "rss_mb_samples": rss.samples,
         "command": "python -m perf.load " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    return 0 if report["error_rate"] < 0.001 else 1
+    print(json.dumps({k: v for k, v in report.items() if k != "rss_mb_samples"}, indent=2))
+    return 0 if report["error_rate"] < MAX_ERROR_RATE else 1
 
 
 if __name__ == "__main__":

@@ -1,15 +1,15 @@
-"""Measurements around a benchmark pass: peak RSS of the processes involved, Triton's batch sizes."""
+"""Measurements around a benchmark pass: peak RSS of the processes involved, Triton's batch sizes, GPU use."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess  # nosec B404
 import threading
 import urllib.request
 from types import TracebackType
 
 import psutil
-
-from whisper_runtime.repository import DECODER_MODEL
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -49,13 +49,81 @@ class PeakRss:
         self.peak_mb = {name: round(mb, 1) for name, mb in self.peak_mb.items()}
 
 
-def decoder_counts(metrics_url: str) -> tuple[float, float]:
-    """(requests, executions) of the batched decoder model, from Triton's metrics endpoint."""
+InferenceCounts = dict[str, tuple[float, float]]
+_COUNT_LINE = re.compile(
+    r'^(nv_inference_count|nv_inference_exec_count)\{model="([^"]+)",version="[^"]*"\} (\S+)$', re.M
+)
+
+
+def inference_counts(metrics_url: str) -> InferenceCounts:
+    """(requests, executions) per Triton model, from Triton's metrics endpoint."""
     with urllib.request.urlopen(metrics_url, timeout=10) as response:  # noqa: S310  # nosec B310
         text = response.read().decode()
+    counts: dict[str, dict[str, float]] = {}
+    for metric, model, value in _COUNT_LINE.findall(text):
+        counts.setdefault(model, {})[metric] = float(value)
+    return {
+        model: (values.get("nv_inference_count", 0.0), values.get("nv_inference_exec_count", 0.0))
+        for model, values in counts.items()
+    }
 
-    def value(metric: str) -> float:
-        match = re.search(rf'^{metric}{{model="{DECODER_MODEL}",version="[^"]*"}} (\S+)$', text, re.MULTILINE)
-        return float(match.group(1)) if match else 0.0
 
-    return value("nv_inference_count"), value("nv_inference_exec_count")
+def average_batches(before: InferenceCounts, after: InferenceCounts) -> dict[str, float]:
+    """Requests per execution of each model that executed between two readings."""
+    batches = {}
+    for model, (requests, executions) in after.items():
+        requests_before, executions_before = before.get(model, (0.0, 0.0))
+        if executions > executions_before:
+            batches[model] = round((requests - requests_before) / (executions - executions_before), 2)
+    return batches
+
+
+NVIDIA_SMI = "nvidia-smi"
+
+
+def gpu_name() -> str | None:
+    """The first GPU's name from nvidia-smi; None on a machine without one."""
+    if shutil.which(NVIDIA_SMI) is None:
+        return None
+    query = subprocess.run(  # nosec B603
+        [NVIDIA_SMI, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+    )
+    return query.stdout.splitlines()[0].strip() if query.returncode == 0 and query.stdout.strip() else None
+
+
+def parse_utilization(output: str) -> list[float]:
+    """GPU utilization percentages from `nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits`
+    lines (one per GPU and sample); lines that are not numbers (`[N/A]`) are skipped."""
+    values = []
+    for line in output.splitlines():
+        try:
+            values.append(float(line.strip()))
+        except ValueError:
+            continue
+    return values
+
+
+class GpuUtilization:
+    """Samples GPU utilization with nvidia-smi every 200 ms while in use; `mean_pct` is None without a GPU."""
+
+    def __init__(self) -> None:
+        self.mean_pct: float | None = None
+        self._process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> GpuUtilization:
+        if shutil.which(NVIDIA_SMI) is not None:
+            self._process = subprocess.Popen(  # nosec B603
+                [NVIDIA_SMI, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-lms", "200"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        output, _ = self._process.communicate(timeout=10)
+        samples = parse_utilization(output)
+        self.mean_pct = sum(samples) / len(samples) if samples else None

@@ -1,6 +1,6 @@
 """`python -m perf.regress RESULT BASELINE`: compare a benchmark result with a committed baseline.
 
-Accuracy (WER, and exact transcripts where decoding is deterministic), throughput as a ratio to
+Accuracy (WER, and exact transcripts), throughput as a ratio to
 the in-run reference target, and peak memory, each under perf/tolerances.toml. Exits 1 with a
 readable report when anything regressed, 0 otherwise.
 """
@@ -23,10 +23,9 @@ Key = tuple[str, str, str, int]  # dataset, target, precision, concurrency
 class Tolerances:
     reference_target: str
     max_wer_increase_points: float
-    max_wer_increase_points_concurrent: float
+    exact_transcripts: bool
     max_throughput_drop: float
     max_memory_growth: float
-    exact_transcripts_at_concurrency: int
 
     @classmethod
     def load(cls, path: Path = DEFAULT_TOLERANCES) -> Tolerances:
@@ -51,11 +50,10 @@ def compare(result: dict[str, Any], baseline: dict[str, Any], tolerances: Tolera
     for key in sorted(set(current) & set(expected)):
         now, then = current[key], expected[key]
         name = "/".join(map(str, key))
-        deterministic = key[3] == tolerances.exact_transcripts_at_concurrency
-        allowed = tolerances.max_wer_increase_points if deterministic else tolerances.max_wer_increase_points_concurrent
+        allowed = tolerances.max_wer_increase_points
         if now["wer"] - then["wer"] > allowed:
             problems.append(f"{name}: WER {now['wer']:.2f}% vs baseline {then['wer']:.2f}% (allowed +{allowed:g})")
-        if deterministic:
+        if tolerances.exact_transcripts:
             changed = [clip for clip, text in then["transcripts"].items() if now["transcripts"].get(clip) != text]
             if changed:
                 problems.append(f"{name}: transcripts changed for {', '.join(changed)}")

@@ -49,8 +49,16 @@ def engine_for(repository: Path) -> Callable[[Precision], WhisperEngine]:
 
 @pytest.fixture(scope="session")
 def triton(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
-    """The real Triton serving the default (int8) export, started once per session."""
+    """The real Triton serving the default (int8) export in the default profile (fused on a CPU),
+    started once per session."""
     with triton_on_free_ports(tmp_path_factory.mktemp("triton"), "int8", repository) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def triton_pipeline(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    """A real Triton serving the int8 export in the pipeline profile (encoder and batching decoder)."""
+    with triton_on_free_ports(tmp_path_factory.mktemp("triton-pipeline"), "int8", repository, "pipeline") as server:
         yield server
 
 

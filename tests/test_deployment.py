@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from gateway.config import ENV_PREFIX, GatewayConfig
-from triton_server.launcher import TritonSettings
+from triton_server.launcher import TritonSettings, profile_args
 from triton_server.model_settings import INTRA_OP_THREADS_ENV, PRECISION_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +48,12 @@ def test_triton_image_exposes_the_launcher_ports_and_serves_the_entry_model() ->
     assert f"EXPOSE {settings.http_port} {settings.grpc_port} {settings.metrics_port}" in text
     assert "/v2/models/whisper/ready" in text
     assert "python_backend_stubs/3.11" in text
+    assert all(f'"{arg}"' in text for arg in profile_args("fused"))  # what the launcher runs natively
+
+
+def test_compose_shows_the_gpu_profile_the_launcher_would_pick_there() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert all(f'"{arg}"' in text for arg in profile_args("pipeline"))
 
 
 def test_compose_builds_from_files_that_exist_and_mounts_files_that_exist() -> None:

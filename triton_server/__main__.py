@@ -8,7 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
-from triton_server.launcher import TritonLaunchError, TritonServer, TritonSettings
+from triton_server.launcher import PROFILES, TritonLaunchError, TritonServer, TritonSettings
 from whisper_runtime.repository import DEFAULT_PRECISION, DEFAULT_REPOSITORY, PRECISIONS
 
 EXAMPLE_AUDIO = Path(__file__).resolve().parent.parent.parent / "shared" / "audio" / "jfk.flac"
@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--grpc-port", type=int, default=defaults.grpc_port)
     parser.add_argument("--metrics-port", type=int, default=defaults.metrics_port)
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION)
+    parser.add_argument(
+        "--profile", choices=PROFILES, help="fused or pipeline (default: pipeline with a GPU, else fused)"
+    )
     parser.add_argument("--intra-op-threads", type=int, help="ONNX Runtime threads per model instance")
     return parser
 
@@ -36,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         grpc_port=args.grpc_port,
         metrics_port=args.metrics_port,
         precision=args.precision,
+        profile=args.profile,
         intra_op_threads=args.intra_op_threads,
     )
     stopping = threading.Event()
@@ -50,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     audio = EXAMPLE_AUDIO if EXAMPLE_AUDIO.is_file() else Path("your-audio.flac")
     print(
         f"\nTriton is ready: HTTP {settings.http_url}, gRPC {settings.grpc_url}, metrics {settings.metrics_url}"
-        f" (precision {settings.precision})\nTranscribe a file with tritonclient:\n"
+        f" (precision {settings.precision}, profile {settings.serving_profile})\nTranscribe a file with tritonclient:\n"
         f"  .venv/bin/python -m triton_server.client --url {settings.grpc_url} {audio}\n",
         flush=True,
     )

@@ -2,8 +2,14 @@
 
 It lays out a python backend directory holding the backend stub built for the running
 interpreter, sets the environment the stub needs (this venv's `bin` first on PATH, the
-interpreter's own libpython first on LD_LIBRARY_PATH), starts the server on loopback, waits
-until the entry model is ready, and stops it with SIGTERM (SIGKILL after a grace period).
+interpreter's own libpython first on LD_LIBRARY_PATH), starts the server on loopback with the
+entry model of the serving profile, waits until it is ready, and stops it with SIGTERM (SIGKILL
+after a grace period).
+
+Profiles (docs/triton.md): `fused` runs log-mel, encoder and decoder in one python model per
+instance (the CPU default: measured 15% more throughput on 2 cores than the pipeline); `pipeline`
+is the ensemble of `whisper_encoder` and the batching `whisper_decoder` (the default where a GPU
+execution provider exists, since batching pays there). Both serve the same tensors as `whisper`.
 """
 
 from __future__ import annotations
@@ -23,12 +29,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal, get_args
 
 from triton_server.model_settings import INTRA_OP_THREADS_ENV, PRECISION_ENV
 from whisper_runtime.repository import DEFAULT_PRECISION, DEFAULT_REPOSITORY, ENTRY_MODEL, Precision
+from whisper_runtime.sessions import gpu_available
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+Profile = Literal["fused", "pipeline"]
+PROFILES: tuple[Profile, ...] = get_args(Profile)
+# Models of the pipeline profile read `configs/pipeline.pbtxt` where they have one (the entry model).
+PIPELINE_CONFIG_NAME = "pipeline"
+
+
+def default_profile() -> Profile:
+    """`pipeline` where ONNX Runtime offers a GPU execution provider, else `fused`."""
+    return "pipeline" if gpu_available() else "fused"
 
 
 class TritonLaunchError(RuntimeError):
@@ -45,6 +62,7 @@ class TritonSettings:
     grpc_port: int = 8001
     metrics_port: int = 8002
     precision: Precision = DEFAULT_PRECISION
+    profile: Profile | None = None  # None: default_profile()
     intra_op_threads: int | None = None  # None: each model's config.pbtxt decides
     workdir: Path = PROJECT_ROOT / ".run" / "triton"
     log_verbose: int = 0
@@ -52,6 +70,10 @@ class TritonSettings:
     startup_timeout_s: float = 180.0
     exit_timeout_s: int = 5  # how long Triton waits for open connections and in-flight requests on SIGTERM
     stop_timeout_s: float = 15.0
+
+    @property
+    def serving_profile(self) -> Profile:
+        return self.profile or default_profile()
 
     @property
     def http_url(self) -> str:
@@ -133,6 +155,7 @@ def server_command(settings: TritonSettings, installation: TritonInstallation, b
         f"--grpc-port={settings.grpc_port}",
         f"--metrics-address={settings.host}",
         f"--metrics-port={settings.metrics_port}",
+        *profile_args(settings.serving_profile),
         "--allow-metrics=true",
         "--allow-gpu-metrics=false",
         f"--log-verbose={settings.log_verbose}",
@@ -141,6 +164,12 @@ def server_command(settings: TritonSettings, installation: TritonInstallation, b
         f"--exit-timeout-secs={settings.exit_timeout_s}",
         *tracing_args(settings.otlp_endpoint),
     ]
+
+
+def profile_args(profile: Profile) -> list[str]:
+    """Load only the entry model (an ensemble brings its steps along), in the profile's configuration."""
+    args = ["--model-control-mode=explicit", f"--load-model={ENTRY_MODEL}"]
+    return [*args, f"--model-config-name={PIPELINE_CONFIG_NAME}"] if profile == "pipeline" else args
 
 
 def tracing_args(otlp_endpoint: str | None) -> list[str]:
@@ -246,7 +275,10 @@ def free_port_block(size: int, host: str = "127.0.0.1") -> int:
 
 @contextmanager
 def triton_on_free_ports(
-    workdir: Path, precision: Precision = DEFAULT_PRECISION, repository: Path = DEFAULT_REPOSITORY
+    workdir: Path,
+    precision: Precision = DEFAULT_PRECISION,
+    repository: Path = DEFAULT_REPOSITORY,
+    profile: Profile | None = None,
 ) -> Iterator[TritonServer]:
     """A Triton on three free loopback ports, logging to `workdir/triton.log`, stopped on exit.
 
@@ -254,7 +286,7 @@ def triton_on_free_ports(
     """
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "triton.log"
-    settings = TritonSettings(repository=repository, precision=precision, workdir=workdir)
+    settings = TritonSettings(repository=repository, precision=precision, profile=profile, workdir=workdir)
     with log_path.open("ab") as log:
         server = TritonServer(with_ports(settings, free_port_block(3)), log=log)
         try:

@@ -23,6 +23,14 @@ def input_array(request: Any, name: str) -> np.ndarray | None:
     return None if tensor is None else tensor.as_numpy()
 
 
+def required_array(request: Any, name: str) -> np.ndarray:
+    """A required input of one request as numpy (Triton refuses requests without it)."""
+    array = input_array(request, name)
+    if array is None:
+        raise InvalidInputError(f"input {name} is missing")
+    return array
+
+
 def execute_batch(
     requests: Sequence[Any],
     parse: Callable[[Any], list[Parsed]],

@@ -30,12 +30,20 @@ class EngineOptions:
 class WhisperEncoder:
     """The audio encoder: log-mel windows (batch, n_mels, frames) -> hidden states."""
 
-    def __init__(self, session: ort.InferenceSession) -> None:
+    def __init__(self, session: ort.InferenceSession, n_mels: int) -> None:
         self._session = session
+        self.n_mels = n_mels
+
+    def features(self, pcm_batch: Sequence[np.ndarray]) -> np.ndarray:
+        """The log-mel window this encoder takes, per clip of validated 16 kHz mono float32 PCM."""
+        return window_features(pcm_batch, self.n_mels)
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         (hidden,) = self._session.run(None, {ENCODER_INPUT: np.ascontiguousarray(features, dtype=np.float32)})
         return hidden
+
+    def encode_pcm(self, pcm_batch: Sequence[np.ndarray]) -> np.ndarray:
+        return self.encode(self.features(pcm_batch))
 
 
 def load_spec(repository: Path) -> ModelSpec:
@@ -43,7 +51,8 @@ def load_spec(repository: Path) -> ModelSpec:
 
 
 def load_encoder(repository: Path, options: EngineOptions) -> WhisperEncoder:
-    return WhisperEncoder(create_session(RepositoryLayout(repository).encoder(options.precision), options.session))
+    session = create_session(RepositoryLayout(repository).encoder(options.precision), options.session)
+    return WhisperEncoder(session, load_spec(repository).n_mels)
 
 
 def load_decoder(repository: Path, options: EngineOptions) -> GreedyDecoder:
@@ -78,8 +87,11 @@ class WhisperEngine:
     def tokenizer(self) -> WhisperTokenizer:
         return self._decoder.tokenizer
 
+    def check_prompt(self, prompt: Sequence[int]) -> Prompt:
+        return self._decoder.check_prompt(prompt)
+
     def features(self, pcm_batch: Sequence[np.ndarray]) -> np.ndarray:
-        return window_features([validate_pcm(pcm) for pcm in pcm_batch], self.spec.n_mels)
+        return self._encoder.features([validate_pcm(pcm) for pcm in pcm_batch])
 
     def transcribe_features(
         self,

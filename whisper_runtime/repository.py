@@ -18,7 +18,6 @@ PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 DEFAULT_PRECISION: Precision = "int8"
 
 ENTRY_MODEL = "whisper"
-FEATURES_MODEL = "whisper_features"
 ENCODER_MODEL = "whisper_encoder"
 DECODER_MODEL = "whisper_decoder"
 MODEL_VERSION = "1"

@@ -12,6 +12,7 @@ from whisper_runtime.errors import ModelFilesError
 
 # Best first. TensorRT and CUDA appear only with onnxruntime-gpu on a machine with a GPU.
 PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+GPU_PROVIDERS = PROVIDER_PREFERENCE[:2]
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,11 @@ def select_providers(available: Sequence[str], requested: Sequence[str] | None =
             raise ModelFilesError(f"execution providers not available here: {', '.join(unavailable)}")
         return list(requested)
     return [p for p in PROVIDER_PREFERENCE if p in available]
+
+
+def gpu_available(available: Sequence[str] | None = None) -> bool:
+    """Whether ONNX Runtime (here, or as `available` lists) offers a GPU execution provider."""
+    return any(provider in GPU_PROVIDERS for provider in (available or ort.get_available_providers()))
 
 
 def create_session(model: Path, options: SessionOptions) -> ort.InferenceSession:

@@ -58,10 +58,13 @@ def test_an_accuracy_drop_fails() -> None:
     assert any("WER 6.00% vs baseline 5.00%" in p for p in problems)
 
 
-def test_a_changed_transcript_at_the_deterministic_concurrency_fails() -> None:
-    changed = copy.deepcopy(BASE)
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_changed_transcript_fails_at_any_concurrency(concurrency: int) -> None:
+    base = _document(_result("runtime", 30.0), _result("gateway", 27.0, concurrency=concurrency))
+    changed = copy.deepcopy(base)
     changed["results"][1]["transcripts"]["clip-2"] = "good knight"
-    assert compare(changed, BASE, TOLERANCES) == ["librispeech/gateway/int8/1: transcripts changed for clip-2"]
+    expected = f"librispeech/gateway/int8/{concurrency}: transcripts changed for clip-2"
+    assert compare(changed, base, TOLERANCES) == [expected]
 
 
 def test_memory_growth_fails_and_missing_measurements_are_reported() -> None:

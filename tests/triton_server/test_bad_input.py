@@ -44,23 +44,23 @@ BAD_INPUTS = {
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_gets_an_error_and_the_server_keeps_serving(
-    triton: TritonServer, jfk_pcm: np.ndarray, case: str
+    served: TritonServer, jfk_pcm: np.ndarray, case: str
 ) -> None:
     inputs, message = BAD_INPUTS[case]
     with pytest.raises(InferenceServerException, match=message):
-        grpc_infer(triton, inputs)
-    (text,) = grpc_infer(triton, {"WAV": jfk_pcm[None, :]}).reshape(-1)
+        grpc_infer(served, inputs)
+    (text,) = grpc_infer(served, {"WAV": jfk_pcm[None, :]}).reshape(-1)
     assert normalize(text.decode()) == normalize(JFK_TEXT)
 
 
-def test_bad_requests_batched_with_good_ones_do_not_fail_them(triton: TritonServer, jfk_pcm: np.ndarray) -> None:
+def test_bad_requests_batched_with_good_ones_do_not_fail_them(served: TritonServer, jfk_pcm: np.ndarray) -> None:
     good = {"WAV": jfk_pcm[None, :]}
     bad = BAD_INPUTS["NaN samples"][0]
     mixed = [good, bad, good, bad, good, bad]
 
     def outcome(inputs: dict[str, np.ndarray]) -> str:
         try:
-            return normalize(grpc_infer(triton, inputs).reshape(-1)[0].decode())
+            return normalize(grpc_infer(served, inputs).reshape(-1)[0].decode())
         except InferenceServerException:
             return "error"
 

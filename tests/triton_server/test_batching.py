@@ -1,4 +1,5 @@
-"""Concurrent requests are merged by Triton's dynamic batcher into batched decoding."""
+"""How each serving profile schedules concurrent requests: the pipeline merges them into batched
+decoding; the fused profile runs each alone on the next free instance."""
 
 from __future__ import annotations
 
@@ -11,42 +12,49 @@ import pytest
 from tests.audio_files import normalize
 from tests.triton_server.triton_requests import grpc_infer, metric_values
 from triton_server.launcher import TritonServer
-from whisper_runtime.repository import DECODER_MODEL
+from whisper_runtime.repository import DECODER_MODEL, ENTRY_MODEL
 
 BURST = 8
 
 
-def _settled_decoder_counts(server: TritonServer) -> tuple[float, float]:
-    """(requests, executions) of the decoder once two reads 300 ms apart agree (metrics lag completions)."""
+def _settled_counts(server: TritonServer, model: str) -> tuple[float, float]:
+    """(requests, executions) of `model` once two reads 300 ms apart agree (metrics lag completions)."""
     previous = None
     for _ in range(50):
         counts = (
-            metric_values(server, "nv_inference_count")[DECODER_MODEL],
-            metric_values(server, "nv_inference_exec_count")[DECODER_MODEL],
+            metric_values(server, "nv_inference_count")[model],
+            metric_values(server, "nv_inference_exec_count")[model],
         )
         if counts == previous:
             return counts
         previous = counts
         time.sleep(0.3)
-    raise AssertionError("Triton's decoder metrics did not settle")
+    raise AssertionError(f"Triton's metrics of {model} did not settle")
 
 
 def _transcribe(server: TritonServer, clip: np.ndarray) -> str:
     return grpc_infer(server, {"WAV": clip[None, :]}).reshape(-1)[0].decode()
 
 
-def test_a_burst_of_concurrent_requests_is_decoded_in_merged_batches(
-    triton: TritonServer, librispeech_pcm: dict[str, np.ndarray], capsys: pytest.CaptureFixture[str]
+def _burst(server: TritonServer, model: str, clips: list[np.ndarray]) -> tuple[list[str], float, float]:
+    """Transcripts of `clips` sent at once, and the requests and executions `model` counted for them."""
+    requests_before, executions_before = _settled_counts(server, model)
+    with ThreadPoolExecutor(len(clips)) as pool:
+        texts = list(pool.map(lambda clip: _transcribe(server, clip), clips))
+    requests_after, executions_after = _settled_counts(server, model)
+    return texts, requests_after - requests_before, executions_after - executions_before
+
+
+def _clips(librispeech_pcm: dict[str, np.ndarray]) -> list[np.ndarray]:
+    return [list(librispeech_pcm.values())[i % len(librispeech_pcm)] for i in range(BURST)]
+
+
+def test_the_pipeline_decodes_a_burst_of_concurrent_requests_in_merged_batches(
+    triton_pipeline: TritonServer, librispeech_pcm: dict[str, np.ndarray], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clips = [list(librispeech_pcm.values())[i % len(librispeech_pcm)] for i in range(BURST)]
-    alone = [_transcribe(triton, clip) for clip in clips[:2]]
-    requests_before, executions_before = _settled_decoder_counts(triton)
-
-    with ThreadPoolExecutor(BURST) as pool:
-        texts = list(pool.map(lambda clip: _transcribe(triton, clip), clips))
-
-    requests_after, executions_after = _settled_decoder_counts(triton)
-    requests, executions = requests_after - requests_before, executions_after - executions_before
+    clips = _clips(librispeech_pcm)
+    alone = [_transcribe(triton_pipeline, clip) for clip in clips[:2]]
+    texts, requests, executions = _burst(triton_pipeline, DECODER_MODEL, clips)
     assert requests == BURST
     assert executions < requests, "no two requests shared an execution"
     with capsys.disabled():
@@ -57,3 +65,13 @@ def test_a_burst_of_concurrent_requests_is_decoded_in_merged_batches(
     # int8 words may shift with batch composition; the transcripts stay the same speech.
     for text, reference in zip(texts[:2], alone, strict=True):
         assert normalize(text).split()[:4] == normalize(reference).split()[:4]
+
+
+def test_the_fused_profile_runs_each_concurrent_request_alone_with_the_words_it_gets_alone(
+    triton: TritonServer, librispeech_pcm: dict[str, np.ndarray]
+) -> None:
+    clips = _clips(librispeech_pcm)
+    alone = [_transcribe(triton, clip) for clip in clips]
+    texts, requests, executions = _burst(triton, ENTRY_MODEL, clips)
+    assert requests == executions == BURST
+    assert texts == alone  # nothing shares an int8 batch, so load never changes a word

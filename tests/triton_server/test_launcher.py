@@ -17,8 +17,10 @@ from triton_server.launcher import (
     TritonLaunchError,
     TritonServer,
     TritonSettings,
+    default_profile,
     free_port_block,
     prepare_backends,
+    profile_args,
     server_environment,
     with_ports,
 )
@@ -51,6 +53,22 @@ def test_model_settings_take_the_launcher_environment_over_config_parameters(tmp
     assert read_model_settings(args, environ={}).engine.session.intra_op_threads == 2
     assert read_model_settings(args, environ={PRECISION_ENV: "fp32"}).engine.precision == "fp32"
     assert read_model_settings(args, environ={}).repository == tmp_path
+
+
+def test_each_profile_loads_only_the_entry_model_in_its_configuration() -> None:
+    assert profile_args("fused") == ["--model-control-mode=explicit", "--load-model=whisper"]
+    assert profile_args("pipeline") == [*profile_args("fused"), "--model-config-name=pipeline"]
+
+
+def test_the_pipeline_profile_is_the_default_only_where_a_gpu_provider_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert default_profile() == "fused"  # no GPU here
+    monkeypatch.setattr(
+        "whisper_runtime.sessions.ort.get_available_providers",
+        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    )
+    assert default_profile() == "pipeline"
+    assert TritonSettings().serving_profile == "pipeline"
+    assert TritonSettings(profile="fused").serving_profile == "fused"
 
 
 def test_a_repository_without_models_fails_to_start(tmp_path: Path) -> None:

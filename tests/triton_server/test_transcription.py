@@ -20,36 +20,39 @@ from whisper_runtime.transcription import TranscriptionOptions, transcribe
 VOXPOPULI = AUDIO_DIR / "eval" / "long" / "voxpopuli-en-000.ogg"
 
 
-def test_jfk_over_http(triton: TritonServer, jfk_pcm: np.ndarray) -> None:
-    assert normalize(http_transcribe(triton, jfk_pcm)) == normalize(JFK_TEXT)
+def test_jfk_over_http(served: TritonServer, jfk_pcm: np.ndarray) -> None:
+    assert normalize(http_transcribe(served, jfk_pcm)) == normalize(JFK_TEXT)
 
 
-def test_jfk_over_grpc(triton: TritonServer, jfk_pcm: np.ndarray) -> None:
-    (text,) = grpc_infer(triton, {"WAV": jfk_pcm[None, :]}).reshape(-1)
+def test_jfk_over_grpc(served: TritonServer, jfk_pcm: np.ndarray) -> None:
+    (text,) = grpc_infer(served, {"WAV": jfk_pcm[None, :]}).reshape(-1)
     assert normalize(text.decode()) == normalize(JFK_TEXT)
 
 
-def test_padded_rows_with_lengths_are_transcribed_separately(triton: TritonServer, jfk_pcm: np.ndarray) -> None:
+def test_padded_rows_with_lengths_are_transcribed_separately(served: TritonServer, jfk_pcm: np.ndarray) -> None:
     short = jfk_pcm[: len(jfk_pcm) // 2]
     wav = np.zeros((2, len(jfk_pcm)), dtype=np.float32)
     wav[0], wav[1, : len(short)] = jfk_pcm, short
     lengths = np.array([[len(jfk_pcm)], [len(short)]], dtype=np.int32)
-    texts = [t.decode() for t in grpc_infer(triton, {"WAV": wav, "WAV_LENS": lengths}).reshape(-1)]
+    texts = [t.decode() for t in grpc_infer(served, {"WAV": wav, "WAV_LENS": lengths}).reshape(-1)]
     assert normalize(texts[0]) == normalize(JFK_TEXT)
     assert normalize(JFK_TEXT).startswith(normalize(texts[1])[:20])
     assert len(texts[1]) < len(texts[0])
 
 
-@pytest.mark.parametrize("precision", ["int8", "fp32"])
+@pytest.mark.parametrize(
+    ("server_fixture", "precision"), [("triton", "int8"), ("triton_fp32", "fp32"), ("triton_pipeline", "int8")]
+)
 def test_librispeech_through_triton_equals_the_in_process_decode(
     request: pytest.FixtureRequest,
     engine_for: Callable[[Precision], WhisperEngine],
     librispeech_pcm: dict[str, np.ndarray],
+    server_fixture: str,
     precision: Precision,
 ) -> None:
     # One request at a time: int8 dynamic quantization scales activations per batch, so the
     # words match the in-process decode exactly only for the same batch composition.
-    server: TritonServer = request.getfixturevalue("triton" if precision == "int8" else "triton_fp32")
+    server: TritonServer = request.getfixturevalue(server_fixture)
     engine = engine_for(precision)
     for name, pcm in librispeech_pcm.items():
         (expected,) = engine.transcribe_batch([pcm])

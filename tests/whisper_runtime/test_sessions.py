@@ -10,7 +10,7 @@ import pytest
 
 from whisper_runtime.errors import ModelFilesError
 from whisper_runtime.model_spec import ModelSpec
-from whisper_runtime.sessions import SessionOptions, create_session, select_providers
+from whisper_runtime.sessions import SessionOptions, create_session, gpu_available, select_providers
 
 GPU_MACHINE = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
 
@@ -25,6 +25,13 @@ GPU_MACHINE = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecuti
 )
 def test_the_best_available_providers_come_first(available: list[str], chosen: list[str]) -> None:
     assert select_providers(available) == chosen
+
+
+def test_a_gpu_is_available_when_a_gpu_provider_is() -> None:
+    assert gpu_available(GPU_MACHINE)
+    assert gpu_available(["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert not gpu_available(["CPUExecutionProvider", "AzureExecutionProvider"])
+    assert not gpu_available()  # this machine
 
 
 def test_requested_providers_must_be_available() -> None:

@@ -1,13 +1,13 @@
-"""Triton model: log-mel FEATURES -> ENCODER_OUTPUT hidden states, batched through ONNX Runtime."""
+"""Triton model (pipeline profile): 16 kHz mono PCM (WAV, optional WAV_LENS) -> ENCODER_OUTPUT hidden
+states; each clip's log-mel window is computed here, in the process that encodes it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from triton_server import whisper_tensors
 from triton_server.model_settings import read_model_settings
-from triton_server.python_model import execute_batch, input_array
+from triton_server.python_model import execute_batch
 from whisper_runtime.engine import load_encoder
 
 
@@ -18,7 +18,5 @@ class TritonPythonModel:
 
     def execute(self, requests: list[Any]) -> list[Any]:
         return execute_batch(
-            requests,
-            lambda request: list(input_array(request, "FEATURES")),
-            lambda rows: {"ENCODER_OUTPUT": self.encoder.encode(np.stack(rows))},
+            requests, whisper_tensors.clips, lambda clips: {"ENCODER_OUTPUT": self.encoder.encode_pcm(clips)}
         )
