@@ -10,7 +10,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 EXTRAS := serve,export,dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps export serve test lint typecheck security pytest bench bench-gate bench-gate-baseline load soak perf-analyzer fuzz connections clean
+.PHONY: help deps export serve test lint typecheck security pytest bench report bench-gate bench-gate-baseline load soak perf-analyzer fuzz connections clean
 
 help:
 	@echo "make serve   set up, export the model if needed, start Triton and the gateway on 127.0.0.1"
@@ -97,11 +97,18 @@ bench-gate: export
 bench-gate-baseline: export
 	$(PY) -m perf.bench $(GATE_ARGS) --no-report --out $(GATE_BASELINE)
 
-# The full benchmark: every target side by side; the report for this machine is committed.
+# The full benchmark: every target side by side, int8 and fp32, 3 interleaved repeats (about 45 minutes
+# on 2 cores); the report for this machine is committed.
 bench: export
-	$(PY) -m perf.bench --datasets librispeech,eval-short,eval-long --out perf/results/bench.json
+	$(PY) -m perf.bench --datasets librispeech,eval-short,eval-long --precisions int8,fp32 --concurrency 1,4,8 \
+	  --out perf/results/bench.json
 
-# Load test (8 clients, 60 s), soak (20,000 requests; RSS growth reported), perf_analyzer runs.
+# The report again from perf/results/bench.json and the perf_analyzer, load and soak results beside it.
+report: deps
+	$(PY) -m perf.report
+
+# Load test (8 clients, 60 s), soak (4 clients, 20,000 requests after 200 warm-up ones; RSS sampled every 30 s),
+# perf_analyzer runs.
 load: export
 	$(PY) -m perf.load --clients 8 --duration-s 60
 

@@ -1,4 +1,4 @@
-"""The export pipeline: source -> HF checkpoint -> ONNX fp32 -> int8 -> model repository.
+"""The export pipeline: source -> HF checkpoint -> ONNX fp32 (encoder attention fused) -> int8 -> model repository.
 
 A TensorRT step (GPU machines only) would follow the ONNX steps and write engines beside them.
 """
@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from export.attention_fusion import fuse_encoder_attention
 from export.ct2_to_hf import convert_ct2_to_hf
 from export.manifest import Manifest
 from export.onnx_export import ONNX_FILES, export_onnx
 from export.quantize import quantize_int8
 from export.sources import Source
 from export.spec import spec_from_checkpoint
-from whisper_runtime.repository import Precision, RepositoryLayout
+from whisper_runtime.repository import ENCODER_FILE, Precision, RepositoryLayout
 
 Progress = Callable[[str], None]
 
@@ -54,7 +55,7 @@ def export_to_repository(
         return existing
 
     started = time.perf_counter()
-    steps = _Steps(total=3 + (source.kind == "ct2") + ("int8" in precisions), report=report)
+    steps = _Steps(total=4 + (source.kind == "ct2") + ("int8" in precisions), report=report)
     with tempfile.TemporaryDirectory(prefix="dattavani-export-") as work:
         workdir = Path(work)
         checkpoint = source.path
@@ -64,6 +65,8 @@ def export_to_repository(
         with steps.step("exporting ONNX (fp32) with optimum"):
             fp32_dir = workdir / "onnx"
             export_onnx(checkpoint, fp32_dir)
+        with steps.step("fusing the encoder's self-attention (MultiHeadAttention)"):
+            fuse_encoder_attention(fp32_dir / ENCODER_FILE, checkpoint)
         if "int8" in precisions:
             with steps.step("quantizing to int8 (dynamic, MatMul + Gather)"):
                 for name in ONNX_FILES:

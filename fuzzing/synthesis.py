@@ -11,6 +11,17 @@ import numpy as np
 from whisper_runtime.audio import SAMPLE_RATE
 
 WAVE_PCM, WAVE_FLOAT, WAVE_ALAW, WAVE_MULAW, WAVE_EXTENSIBLE = 1, 3, 6, 7, 0xFFFE
+WAVE_UNKNOWN_CODEC = 0x7777  # a format tag that names no codec FFmpeg knows
+
+# (container format, codec, sample rate) of each format a client may upload, by file extension.
+UPLOAD_FORMATS = {
+    "mp3": ("mp3", "libmp3lame", 16000),
+    "ogg": ("ogg", "libopus", 48000),
+    "m4a": ("ipod", "aac", 16000),
+    "webm": ("webm", "libopus", 48000),
+    "flac": ("flac", "flac", 16000),
+    "wav": ("wav", "pcm_s16le", 16000),
+}
 
 
 def encode(pcm: np.ndarray, container: str, codec: str, rate: int = SAMPLE_RATE, channels: int = 1) -> bytes:
@@ -30,6 +41,12 @@ def encode(pcm: np.ndarray, container: str, codec: str, rate: int = SAMPLE_RATE,
             output.mux(stream.encode(frame))
         output.mux(stream.encode(None))
     return buffer.getvalue()
+
+
+def encode_format(pcm: np.ndarray, extension: str) -> bytes:
+    """`pcm` as a file of one of UPLOAD_FORMATS."""
+    container, codec, rate = UPLOAD_FORMATS[extension]
+    return encode(pcm, container, codec, rate)
 
 
 def silent_mp3(seconds: float) -> bytes:

@@ -29,9 +29,10 @@ import numpy as np
 from export.sources import default_source
 from gateway.launcher import local_stack
 from perf.accuracy import word_error_rate
-from perf.datasets import DATASETS, load_dataset
+from perf.datasets import DATASETS, WARM_UP_CLIP, Clip, load_dataset
 from perf.measure import GpuUtilization, InferenceCounts, PeakRss, average_batches, gpu_name, inference_counts
 from perf.targets import (
+    FASTER_WHISPER_PRECISION,
     Answer,
     FasterWhisperTarget,
     GatewayTarget,
@@ -134,9 +135,10 @@ def summarize(
     )
 
 
-def warm_up(target: Target, clips: Sequence[LoadedClip]) -> None:
-    """Sessions, connections and caches, before anything is timed."""
-    target.run(clips[:2], 1)
+def warm_up(target: Target) -> None:
+    """Sessions, connections, caches and every worker or instance, before anything is timed."""
+    clip = LoadedClip(Clip("warm-up", WARM_UP_CLIP, ""), WARM_UP_CLIP.read_bytes(), decode_audio(WARM_UP_CLIP))
+    target.run([clip, clip], 2)
 
 
 def run_pass(
@@ -148,7 +150,7 @@ def run_pass(
     repeats: int = 1,
 ) -> PassResult:
     """One target on one dataset at one concurrency, `repeats` times in a row."""
-    warm_up(target, clips)
+    warm_up(target)
     return summarize(
         target,
         dataset,
@@ -163,13 +165,18 @@ class TargetSpec:
     """How to bring up one target for its passes, and the concurrency levels it is measured at."""
 
     name: str
+    precision: str
     open: Callable[[], AbstractContextManager[Target]]
     metrics_url: str | None
     levels: list[int]
 
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.name, self.precision
+
 
 @contextmanager
-def _opened(make: Callable[[], Target]) -> Iterator[Target]:
+def opened_target(make: Callable[[], Target]) -> Iterator[Target]:
     target = make()
     try:
         yield target
@@ -199,20 +206,22 @@ def build_targets(
                 gateway = partial(
                     GatewayTarget, service.gateway.url, service.api_key, service.gateway.pid or 0, triton_pid, precision
                 )
-                specs.append(TargetSpec("gateway", partial(_opened, gateway), metrics, concurrencies))
+                specs.append(TargetSpec("gateway", precision, partial(opened_target, gateway), metrics, concurrencies))
             if "triton" in names:
                 triton = partial(TritonTarget, service.triton.settings.grpc_url, triton_pid, precision)
-                specs.append(TargetSpec("triton", partial(_opened, triton), metrics, concurrencies))
+                specs.append(TargetSpec("triton", precision, partial(opened_target, triton), metrics, concurrencies))
         if "runtime" in names:
             runtime = partial(RuntimeTarget, precision, runtime_workers, max(1, threads // runtime_workers))
-            specs.append(TargetSpec("runtime", partial(_opened, runtime), None, [runtime_workers]))
+            specs.append(TargetSpec("runtime", precision, partial(opened_target, runtime), None, [runtime_workers]))
         if "faster-whisper" in names:
             model_dir = default_source().path
-            for compute_type in ("int8", "float32"):
+            for compute_type, peer_precision in FASTER_WHISPER_PRECISION.items():
                 for mode in ("sequential", "parallel", "batched"):
                     peer = partial(FasterWhisperTarget, compute_type, mode, threads, model_dir)
                     levels = concurrencies if mode == "parallel" else [1]
-                    specs.append(TargetSpec(f"faster-whisper-{mode}", partial(_opened, peer), None, levels))
+                    specs.append(
+                        TargetSpec(f"faster-whisper-{mode}", peer_precision, partial(opened_target, peer), None, levels)
+                    )
         yield specs
 
 
@@ -220,20 +229,20 @@ def run_benchmark(specs: Sequence[TargetSpec], datasets: dict[str, list[LoadedCl
     """Every target on every dataset at each of its levels, repeats interleaved across targets."""
     results: list[PassResult] = []
     for dataset, clips in datasets.items():
-        measured: dict[tuple[str, int], list[Measurement]] = defaultdict(list)
-        targets: dict[str, Target] = {}
+        measured: dict[tuple[tuple[str, str], int], list[Measurement]] = defaultdict(list)
+        targets: dict[tuple[str, str], Target] = {}
         for _ in range(repeats):
             for spec in specs:
                 with spec.open() as target:
-                    warm_up(target, clips)
-                    targets[spec.name] = target
+                    warm_up(target)
+                    targets[spec.key] = target
                     for concurrency in spec.levels:
-                        measured[(spec.name, concurrency)].append(
+                        measured[(spec.key, concurrency)].append(
                             measure_pass(target, clips, concurrency, spec.metrics_url)
                         )
         for spec in specs:
             for concurrency in spec.levels:
-                result = summarize(targets[spec.name], dataset, clips, concurrency, measured[(spec.name, concurrency)])
+                result = summarize(targets[spec.key], dataset, clips, concurrency, measured[(spec.key, concurrency)])
                 results.append(result)
                 print(
                     f"{dataset:12} {result.target:26} {result.precision:5} c={concurrency:<2} "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 AUDIO_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "audio"
 DATASETS = ("librispeech", "eval-short", "eval-long")
+WARM_UP_CLIP = AUDIO_ROOT / "jfk.flac"  # run by every target before anything is timed
 
 
 @dataclass(frozen=True)

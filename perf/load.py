@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             report = asyncio.run(drive(stack, clips, args.clients, args.duration_s, args.requests, record))
             rss_end = rss.sample()
     report |= {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "clients": args.clients,
         "dataset": args.dataset,
         "warmup_requests": args.warmup_requests,

@@ -14,11 +14,12 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from perf.datasets import load_dataset
 from triton_server.launcher import TritonInstallation, TritonSettings, triton_on_free_ports
-from whisper_runtime.audio import decode_audio
+from whisper_runtime.audio import SAMPLE_RATE, decode_audio
 from whisper_runtime.repository import ENTRY_MODEL
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -48,7 +49,14 @@ def input_data(dataset: str, limit: int, path: Path) -> Path:
     return path
 
 
+def mean_clip_seconds(data: Path) -> float:
+    """Average audio length of the entries of an --input-data file (perf_analyzer cycles through them)."""
+    entries = json.loads(data.read_text())["data"]
+    return sum(entry["WAV"]["shape"][0] for entry in entries) / len(entries) / SAMPLE_RATE
+
+
 def run(settings: TritonSettings, data: Path, concurrencies: str, workdir: Path, interval_ms: int) -> list[dict]:
+    """perf_analyzer's rows; audio seconds per second assume the clips are sent equally often."""
     binary = shutil.which("perf_analyzer", path=str(Path(sys.executable).parent))
     if binary is None:
         raise SystemExit("perf_analyzer not found: install tritonclient[all]==2.51.0 (make deps)")
@@ -63,10 +71,12 @@ def run(settings: TritonSettings, data: Path, concurrencies: str, workdir: Path,
     subprocess.run(command, env=env, check=True)
     with report.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
+    clip_seconds = mean_clip_seconds(data)
     return [
         {
             "concurrency": int(row["Concurrency"]),
             "inferences_per_s": float(row["Inferences/Second"]),
+            "audio_s_per_s": round(float(row["Inferences/Second"]) * clip_seconds, 1),
             "latency_ms": {q: round(int(row[f"p{q} latency"]) / 1000, 1) for q in (50, 90, 95, 99)},
             "queue_ms": round(int(row["Server Queue"]) / 1000, 1),
             "compute_ms": round(int(row["Server Compute Infer"]) / 1000, 1),
@@ -91,11 +101,23 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m perf.perf_analyzer " + " ".join(argv if argv is not None else sys.argv[1:])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
-        json.dumps({"dataset": args.dataset, "clips": args.limit, "command": command, "rows": rows}, indent=2) + "\n"
+        json.dumps(
+            {
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "dataset": args.dataset,
+                "clips": args.limit,
+                "profile": triton.settings.serving_profile,
+                "command": command,
+                "rows": rows,
+            },
+            indent=2,
+        )
+        + "\n"
     )
     for row in rows:
         print(
-            f"concurrency {row['concurrency']}: {row['inferences_per_s']:.2f} infer/s, "
+            f"concurrency {row['concurrency']}: {row['inferences_per_s']:.2f} infer/s "
+            f"({row['audio_s_per_s']} audio-s/s), "
             f"p50 {row['latency_ms'][50]} ms, p95 {row['latency_ms'][95]} ms, queue {row['queue_ms']} ms"
         )
     return 0

@@ -1,8 +1,17 @@
-"""Markdown report and PNG plots from a benchmark result document."""
+"""Markdown report and PNG plots from a benchmark result document, with the summaries of the
+perf_analyzer, load, soak and connection runs found beside it.
+
+`python -m perf.report [perf/results/bench.json]` rewrites the report without measuring anything.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from collections import defaultdict
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +111,56 @@ def _batches(result: Result) -> str:
     return ", ".join(f"{model} {size:g}" for model, size in (result["average_batch"] or {}).items()) or "-"
 
 
+def _perf_analyzer_section(run: dict[str, Any]) -> list[str]:
+    profile = run.get("profile", "?")
+    return [
+        f"## perf_analyzer against `whisper` ({run['dataset']}, {run['clips']} clips, profile {profile})",
+        "",
+        f"Made {run.get('created', '?')} by `{run['command']}`.",
+        "",
+        "| concurrency | infer/s | audio-s/s | p50 ms | p95 ms | p99 ms | queue ms | compute ms |",
+        "|---|---|---|---|---|---|---|---|",
+        *(
+            f"| {r['concurrency']} | {r['inferences_per_s']:.2f} | {r.get('audio_s_per_s', '-')} | "
+            f"{r['latency_ms']['50']} | {r['latency_ms']['95']} | {r['latency_ms']['99']} | {r['queue_ms']} | "
+            f"{r['compute_ms']} |"
+            for r in run["rows"]
+        ),
+        "",
+    ]
+
+
+def _load_section(title: str, run: dict[str, Any]) -> list[str]:
+    latency = run.get("latency_ms", {})
+    lines = [
+        f"## {title}",
+        "",
+        f"Made {run.get('created', '?')} by `{run['command']}`: {run['requests']:,} requests from {run['clients']} "
+        f"clients in {run['wall_s']:,} s; {run['files_per_hour']:,} files/hour; statuses {run['statuses']}; "
+        f"error rate {run['error_rate']:.3%}; latency p50 {latency.get('p50')} ms, p95 {latency.get('p95')} ms, "
+        f"p99 {latency.get('p99')} ms.",
+    ]
+    if "rss_mb_start" in run:
+        growth = ", ".join(
+            f"{name} {run['rss_mb_start'][name]:.0f} -> {run['rss_mb_end'][name]:.0f} MB ({share:+.1%})"
+            for name, share in run["rss_growth"].items()
+        )
+        lines += ["", f"RSS after {run.get('warmup_requests', 'the')} warm-up requests, then at the end: {growth}."]
+        slopes = run.get("rss_mb_per_10k_requests")
+        if slopes:
+            lines[-1] += " Trend: " + ", ".join(
+                f"{name} {value} MB per 10,000 requests" for name, value in slopes.items()
+            )
+    return [*lines, ""]
+
+
+EXTRA_RUNS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "perf_analyzer.json": _perf_analyzer_section,
+    "load.json": partial(_load_section, "Load test (`make load`)"),
+    "soak.json": partial(_load_section, "Soak (`make soak`)"),
+}
+
+
 def write_report(document: dict[str, Any], path: Path) -> None:
     by_dataset: dict[str, list[Result]] = defaultdict(list)
     for result in document["results"]:
@@ -151,4 +210,22 @@ def write_report(document: dict[str, Any], path: Path) -> None:
             ),
             "",
         ]
+    for name, section in EXTRA_RUNS.items():
+        if (path.parent / name).is_file():
+            lines += section(json.loads((path.parent / name).read_text()))
     path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m perf.report", description=__doc__)
+    parser.add_argument(
+        "result", type=Path, nargs="?", default=Path(__file__).resolve().parent / "results" / "bench.json"
+    )
+    args = parser.parse_args(argv)
+    write_report(json.loads(args.result.read_text()), args.result.with_suffix(".md"))
+    print(f"wrote {args.result.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

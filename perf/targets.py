@@ -10,6 +10,7 @@ decodes clips up to 30 s without timestamps and longer ones with its own long-fo
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
@@ -23,9 +24,9 @@ import numpy as np
 import requests
 import tritonclient.grpc as grpcclient
 
-from perf.datasets import Clip
+from perf.datasets import WARM_UP_CLIP, Clip
 from triton_server.client import decode_window
-from whisper_runtime.audio import CHUNK_LENGTH, SAMPLE_RATE
+from whisper_runtime.audio import CHUNK_LENGTH, SAMPLE_RATE, decode_audio
 from whisper_runtime.decoding import DecodingOptions
 from whisper_runtime.engine import EngineOptions, WhisperEngine
 from whisper_runtime.repository import DEFAULT_REPOSITORY, Precision, RepositoryLayout
@@ -33,6 +34,8 @@ from whisper_runtime.sessions import SessionOptions
 from whisper_runtime.tokenizer import WhisperTokenizer
 from whisper_runtime.transcription import TranscriptionOptions, full_text, transcribe
 
+# faster-whisper's compute types, named as our precisions.
+FASTER_WHISPER_PRECISION = {"int8": "int8", "float32": "fp32"}
 # What the gateway does for a `json` request.
 JSON_REQUEST = TranscriptionOptions(timestamps=False)
 
@@ -138,9 +141,14 @@ _worker_engine: WhisperEngine | None = None
 _worker_options: DecodingOptions | None = None
 
 
-def _load_worker(repository: Path, options: EngineOptions, decoding: DecodingOptions | None) -> None:
+def _load_worker(
+    repository: Path, options: EngineOptions, decoding: DecodingOptions | None, ready: multiprocessing.SimpleQueue
+) -> None:
+    """Load the engine, run it once on a real clip (nothing is cold when passes start), report the pid."""
     global _worker_engine, _worker_options
     _worker_engine, _worker_options = WhisperEngine.load(repository, options), decoding
+    _worker_engine.transcribe(decode_audio(WARM_UP_CLIP), JSON_REQUEST, decoding)
+    ready.put(os.getpid())
 
 
 def _worker_transcribe(pcm: np.ndarray) -> tuple[str, float]:
@@ -149,11 +157,6 @@ def _worker_transcribe(pcm: np.ndarray) -> tuple[str, float]:
     started = time.perf_counter()
     segments = _worker_engine.transcribe(pcm, JSON_REQUEST, _worker_options)
     return full_text(segments), time.perf_counter() - started
-
-
-def _worker_pid(_: int) -> int:
-    time.sleep(0.2)  # keep this worker busy so that every worker answers once
-    return os.getpid()
 
 
 class RuntimeTarget:
@@ -171,9 +174,13 @@ class RuntimeTarget:
     ) -> None:
         self.precision: str = precision
         options = EngineOptions(precision=precision, session=SessionOptions(intra_op_threads=threads))
-        self._workers = workers
-        self._pool = ProcessPoolExecutor(workers, initializer=_load_worker, initargs=(repository, options, decoding))
-        self._pids = sorted(set(self._pool.map(_worker_pid, range(workers))))
+        context = multiprocessing.get_context("fork")
+        ready: multiprocessing.SimpleQueue = context.SimpleQueue()
+        self._pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_load_worker, initargs=(repository, options, decoding, ready)
+        )
+        self._pool.submit(os.getpid)  # the pool starts its workers on the first submission
+        self._pids = sorted(ready.get() for _ in range(workers))
 
     def pids(self) -> dict[str, int]:
         return {f"worker{i}": pid for i, pid in enumerate(self._pids)}
@@ -193,7 +200,7 @@ class FasterWhisperTarget:
     def __init__(self, compute_type: str, mode: str, threads: int, model_dir: Path) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-        self.precision = "int8" if compute_type == "int8" else "fp32"
+        self.precision = FASTER_WHISPER_PRECISION[compute_type]
         self.name = f"faster-whisper-{mode}"
         self._mode = mode
         workers = 2 if mode == "parallel" else 1

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fuzzing.synthesis import UPLOAD_FORMATS, encode, encode_format
 from gateway.launcher import GatewayProcess
 from tests.audio_files import JFK_TEXT, normalize
-from tests.audio_synthesis import FORMATS, encode, encode_format
 from tests.gateway.http import post_audio
 
 
-@pytest.mark.parametrize("name", [name for name in FORMATS if name != "flac"])
+@pytest.mark.parametrize("name", [name for name in UPLOAD_FORMATS if name != "flac"])
 def test_each_format_gives_the_same_words(gateway: GatewayProcess, jfk_pcm: np.ndarray, name: str) -> None:
     response = post_audio(gateway, encode_format(jfk_pcm, name), filename=f"jfk.{name}")
     assert response.status_code == 200, response.text

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import requests
 
+from fuzzing.synthesis import WAVE_UNKNOWN_CODEC, encode, encode_format, mp3_declaring, wav
 from gateway.launcher import GatewayProcess
 from tests.audio_files import JFK, JFK_TEXT, normalize
-from tests.audio_synthesis import encode, encode_format, mp3_understating_its_length, wav_with_unknown_codec
 from tests.gateway.http import AUTH, error_code, post_audio
 from tests.gateway_process import TEST_API_KEY
+from whisper_runtime.audio import SAMPLE_RATE
 
 
 def _bad_uploads(jfk_pcm: np.ndarray) -> dict[str, tuple[bytes, int, str]]:
@@ -26,10 +27,10 @@ def _bad_uploads(jfk_pcm: np.ndarray) -> dict[str, tuple[bytes, int, str]]:
         "random bytes": (np.random.default_rng(7).bytes(50_000), 400, "not_audio"),
         "corrupt flac": (flac[: len(flac) // 2], 400, "corrupt_audio"),
         "truncated mp3": (mp3[: len(mp3) // 2], 400, "truncated_audio"),
-        "unsupported codec": (wav_with_unknown_codec(), 400, "unsupported_codec"),
+        "unsupported codec": (wav(bytes(2 * SAMPLE_RATE), format_tag=WAVE_UNKNOWN_CODEC), 400, "unsupported_codec"),
         "NaN samples": (float_wav_with_nan, 400, "non_finite_audio"),
         "over-duration (declared)": (encode(np.tile(jfk_pcm, 3), "mp3", "libmp3lame"), 400, "audio_too_long"),
-        "over-duration (decoded)": (mp3_understating_its_length(np.tile(jfk_pcm, 4), 0.25), 400, "audio_too_long"),
+        "over-duration (decoded)": (mp3_declaring(np.tile(jfk_pcm, 4), 0.25), 400, "audio_too_long"),
         "over-size": (b"\0" * (4 * 1024 * 1024 + 1), 413, "file_too_large"),
     }
 

@@ -7,15 +7,8 @@ import io
 import numpy as np
 import pytest
 
+from fuzzing.synthesis import UPLOAD_FORMATS, WAVE_UNKNOWN_CODEC, encode, encode_format, mp3_declaring, silent_mp3, wav
 from tests.audio_files import JFK
-from tests.audio_synthesis import (
-    FORMATS,
-    encode,
-    encode_format,
-    mp3_understating_its_length,
-    silent_mp3_of,
-    wav_with_unknown_codec,
-)
 from whisper_runtime.audio import N_SAMPLES, SAMPLE_RATE, DecodeLimits, decode_audio, validate_pcm
 from whisper_runtime.errors import (
     AudioTooLongError,
@@ -44,7 +37,7 @@ def test_decode_audio_reads_file_objects_like_paths() -> None:
     np.testing.assert_array_equal(_decode(JFK.read_bytes()), decode_audio(JFK))
 
 
-@pytest.mark.parametrize("name", list(FORMATS))
+@pytest.mark.parametrize("name", list(UPLOAD_FORMATS))
 def test_every_common_format_decodes_to_the_same_length(jfk_pcm: np.ndarray, name: str) -> None:
     decoded = _decode(encode_format(jfk_pcm, name))
     assert abs(len(decoded) - len(jfk_pcm)) < 0.1 * SAMPLE_RATE  # codec priming may add a few ms
@@ -64,7 +57,7 @@ def test_what_is_not_audio_is_refused(payload: bytes) -> None:
 
 def test_an_unknown_codec_is_refused() -> None:
     with pytest.raises(UnsupportedCodecError):
-        _decode(wav_with_unknown_codec())
+        _decode(wav(bytes(2 * SAMPLE_RATE), format_tag=WAVE_UNKNOWN_CODEC))
 
 
 def test_a_flac_cut_in_the_middle_is_corrupt(jfk_pcm: np.ndarray) -> None:
@@ -80,13 +73,13 @@ def test_an_mp3_cut_in_the_middle_is_truncated(jfk_pcm: np.ndarray) -> None:
 
 
 def test_a_file_declaring_too_much_audio_is_refused_before_decoding() -> None:
-    ten_minutes = silent_mp3_of(600)
+    ten_minutes = silent_mp3(600)
     with pytest.raises(AudioTooLongError, match=r"audio lasts 600\.0 s"):  # the declared length, not decoded
         _decode(ten_minutes, DecodeLimits(max_seconds=30))
 
 
 def test_too_much_audio_is_refused_while_decoding_when_the_header_understates_it(jfk_pcm: np.ndarray) -> None:
-    forty_four_seconds_claiming_eleven = mp3_understating_its_length(np.tile(jfk_pcm, 4), 0.25)
+    forty_four_seconds_claiming_eleven = mp3_declaring(np.tile(jfk_pcm, 4), 0.25)
     with pytest.raises(AudioTooLongError, match="longer than"):
         _decode(forty_four_seconds_claiming_eleven, DecodeLimits(max_seconds=30))
 

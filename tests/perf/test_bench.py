@@ -1,0 +1,93 @@
+"""`python -m perf.bench` end to end on a few real clips: the JSON schema, interleaved repeats, pooled
+WER, and the Markdown report with its plots and the summaries of other runs beside it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
+from perf.bench import SCHEMA_VERSION, TargetSpec, load_clips, main, opened_target, run_benchmark
+from perf.report import main as report_main
+from perf.targets import Answer, LoadedClip
+
+PERF_ANALYZER_RUN = {
+    "created": "2026-12-01T00:00:00Z",
+    "dataset": "librispeech",
+    "clips": 6,
+    "profile": "fused",
+    "command": "python -m perf.perf_analyzer",
+    "rows": [
+        {
+            "concurrency": 1,
+            "inferences_per_s": 3.5,
+            "audio_s_per_s": 26.8,
+            "latency_ms": {"50": 280.0, "90": 330.0, "95": 340.0, "99": 360.0},
+            "queue_ms": 0.1,
+            "compute_ms": 270.0,
+        }
+    ],
+}
+
+
+def test_a_small_benchmark_writes_its_json_and_a_report_with_plots(tmp_path: Path) -> None:
+    (tmp_path / "perf_analyzer.json").write_text(json.dumps(PERF_ANALYZER_RUN))
+    out = tmp_path / "bench.json"
+    arguments = ["--targets", "gateway,runtime", "--datasets", "librispeech,eval-short", "--limit", "2"]
+    assert main([*arguments, "--concurrency", "1,2", "--repeats", "2", "--out", str(out)]) == 0
+
+    document = json.loads(out.read_text())
+    assert document["schema_version"] == SCHEMA_VERSION
+    assert document["configuration"]["profile"] == "fused" and document["machine"]["gpu"] is None
+    measured = {(r["dataset"], r["target"], r["concurrency"]) for r in document["results"]}
+    assert measured == {
+        (d, t, c) for d in ("librispeech", "eval-short") for t, c in [("gateway", 1), ("gateway", 2), ("runtime", 2)]
+    }
+    for result in document["results"]:
+        assert result["repeats"] == 2 and result["files"] == 2 and result["audio_s_per_s"] > 0
+        assert set(result["latency_ms"]) == {"p50", "p95", "p99"}
+        assert result["average_batch"] == ({"whisper": 1.0} if result["target"] == "gateway" else None)
+    runtime = next(r for r in document["results"] if r["target"] == "runtime")
+    gateway = next(r for r in document["results"] if r["target"] == "gateway" and r["dataset"] == runtime["dataset"])
+    assert gateway["transcripts"] == runtime["transcripts"]  # the same engine, request by request
+    assert {(p["target"], p["files"]) for p in document["pooled_wer"]} == {("gateway", 4), ("runtime", 4)}
+
+    report = out.with_suffix(".md").read_text()
+    assert "## librispeech (2 files" in report and "## All datasets together" in report
+    assert "gateway int8 c=2: 2/2 transcripts identical to the runtime's" in report
+    assert "## perf_analyzer against `whisper`" in report
+    for plot in ("librispeech-throughput.png", "eval-short-latency-wer.png"):
+        assert (tmp_path / plot).stat().st_size > 1000 and f"]({plot})" in report
+
+    out.with_suffix(".md").unlink()
+    assert report_main([str(out)]) == 0
+    assert out.with_suffix(".md").read_text() == report  # the report is a function of the JSON beside it
+
+
+class _EchoTarget:
+    """A stand-in peer that answers every clip with its own precision (no model: only the bookkeeping is tested)."""
+
+    def __init__(self, name: str, precision: str) -> None:
+        self.name, self.precision = name, precision
+
+    def pids(self) -> dict[str, int]:
+        return {}
+
+    def run(self, clips: Sequence[LoadedClip], concurrency: int) -> list[Answer]:
+        return [Answer(clip.clip.id, self.precision, 0.01) for clip in clips]
+
+    def close(self) -> None:
+        pass
+
+
+def test_targets_of_one_name_and_two_precisions_are_measured_apart() -> None:
+    specs = [
+        TargetSpec("peer", precision, partial(opened_target, partial(_EchoTarget, "peer", precision)), None, [1, 4])
+        for precision in ("int8", "fp32")
+    ]
+    results = run_benchmark(specs, {"librispeech": load_clips("librispeech", limit=2)}, repeats=3)
+    assert [(r.precision, r.concurrency, r.repeats) for r in results] == [
+        ("int8", 1, 3), ("int8", 4, 3), ("fp32", 1, 3), ("fp32", 4, 3)
+    ]  # fmt: skip
+    assert all(set(r.transcripts.values()) == {r.precision} for r in results)
