@@ -225,6 +225,11 @@ def build_targets(
         yield specs
 
 
+def _levels(spec: TargetSpec, clips: Sequence[LoadedClip]) -> list[int]:
+    """The spec's concurrency levels on a dataset of len(clips) files: more in flight than files is no other level."""
+    return sorted({min(level, len(clips)) for level in spec.levels})
+
+
 def run_benchmark(specs: Sequence[TargetSpec], datasets: dict[str, list[LoadedClip]], repeats: int) -> list[PassResult]:
     """Every target on every dataset at each of its levels, repeats interleaved across targets."""
     results: list[PassResult] = []
@@ -236,12 +241,12 @@ def run_benchmark(specs: Sequence[TargetSpec], datasets: dict[str, list[LoadedCl
                 with spec.open() as target:
                     warm_up(target)
                     targets[spec.key] = target
-                    for concurrency in spec.levels:
+                    for concurrency in _levels(spec, clips):
                         measured[(spec.key, concurrency)].append(
                             measure_pass(target, clips, concurrency, spec.metrics_url)
                         )
         for spec in specs:
-            for concurrency in spec.levels:
+            for concurrency in _levels(spec, clips):
                 result = summarize(targets[spec.key], dataset, clips, concurrency, measured[(spec.key, concurrency)])
                 results.append(result)
                 print(

@@ -86,8 +86,14 @@ def test_targets_of_one_name_and_two_precisions_are_measured_apart() -> None:
         TargetSpec("peer", precision, partial(opened_target, partial(_EchoTarget, "peer", precision)), None, [1, 4])
         for precision in ("int8", "fp32")
     ]
-    results = run_benchmark(specs, {"librispeech": load_clips("librispeech", limit=2)}, repeats=3)
+    results = run_benchmark(specs, {"librispeech": load_clips("librispeech", limit=4)}, repeats=3)
     assert [(r.precision, r.concurrency, r.repeats) for r in results] == [
         ("int8", 1, 3), ("int8", 4, 3), ("fp32", 1, 3), ("fp32", 4, 3)
     ]  # fmt: skip
     assert all(set(r.transcripts.values()) == {r.precision} for r in results)
+
+
+def test_concurrency_beyond_the_number_of_files_is_measured_once_at_that_number() -> None:
+    spec = TargetSpec("peer", "int8", partial(opened_target, partial(_EchoTarget, "peer", "int8")), None, [1, 4, 8])
+    results = run_benchmark([spec], {"librispeech": load_clips("librispeech", limit=2)}, repeats=1)
+    assert [r.concurrency for r in results] == [1, 2]
