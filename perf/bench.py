@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -45,7 +46,10 @@ from triton_server.launcher import PROFILES, Profile, default_profile
 from whisper_runtime.audio import decode_audio
 from whisper_runtime.repository import PRECISIONS, Precision, parse_precision
 
-SCHEMA_VERSION = 2  # 2: average_batch per Triton model, gpu_utilization_pct, configuration
+SCHEMA_VERSION = 2  # 2: average_batch per Triton model, gpu_utilization_pct, requests, configuration
+# A pass sends a dataset's clips again until it holds this much audio: a pass of a few files at
+# concurrency 4 is mostly ramp-up and the last clip running alone.
+MIN_PASS_AUDIO_S = 120.0
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TARGET_NAMES = ("gateway", "triton", "runtime", "faster-whisper")
 
@@ -57,8 +61,9 @@ class PassResult:
     dataset: str
     concurrency: int
     repeats: int
-    files: int
-    audio_seconds: float
+    files: int  # distinct clips
+    requests: int  # sent per pass: the clips, cycled until the pass holds MIN_PASS_AUDIO_S
+    audio_seconds: float  # per pass
     wall_s: float
     audio_s_per_s: float
     files_per_hour: float
@@ -93,7 +98,7 @@ def _percentiles(latencies: Sequence[float]) -> dict[str, float]:
 
 def measure_pass(target: Target, clips: Sequence[LoadedClip], concurrency: int, metrics_url: str | None) -> Measurement:
     before = inference_counts(metrics_url) if metrics_url else None
-    with PeakRss({**target.pids(), "bench": os.getpid()}) as rss, GpuUtilization() as gpu:
+    with PeakRss(target.pids(), own={"bench": os.getpid()}) as rss, GpuUtilization() as gpu:
         started = time.perf_counter()
         answers = target.run(clips, concurrency)
         wall = time.perf_counter() - started
@@ -101,14 +106,28 @@ def measure_pass(target: Target, clips: Sequence[LoadedClip], concurrency: int, 
     return Measurement(wall, answers, rss.peak_mb, counts, gpu.mean_pct)
 
 
+def pass_clips(clips: Sequence[LoadedClip], min_audio_s: float = MIN_PASS_AUDIO_S) -> list[LoadedClip]:
+    """`clips` as many times over as it takes to hold `min_audio_s` of audio (at least once)."""
+    audio = sum(clip.seconds for clip in clips)
+    return list(clips) * max(1, math.ceil(min_audio_s / audio))
+
+
 def summarize(
-    target: Target, dataset: str, clips: Sequence[LoadedClip], concurrency: int, measurements: Sequence[Measurement]
+    target: Target,
+    dataset: str,
+    clips: Sequence[LoadedClip],
+    concurrency: int,
+    measurements: Sequence[Measurement],
+    sent: Sequence[LoadedClip] | None = None,
 ) -> PassResult:
-    """One result from the repeats of one pass: median wall time, every latency, the first repeat's
-    transcripts, the highest RSS, batches over all repeats."""
+    """One result from the repeats of one pass that sent `sent` (default: `clips`): median wall time,
+    every latency, the first answer to each clip, the highest RSS, batches over all repeats."""
+    sent = clips if sent is None else sent
     wall = float(np.median([m.wall_s for m in measurements]))
-    audio_seconds = sum(clip.seconds for clip in clips)
-    by_id = {answer.clip_id: answer for answer in measurements[0].answers}
+    audio_seconds = sum(clip.seconds for clip in sent)
+    by_id: dict[str, Answer] = {}
+    for answer in measurements[0].answers:
+        by_id.setdefault(answer.clip_id, answer)
     peak: dict[str, float] = {}
     for measurement in measurements:
         for name, mb in measurement.peak_rss_mb.items():
@@ -122,14 +141,15 @@ def summarize(
         concurrency=concurrency,
         repeats=len(measurements),
         files=len(clips),
+        requests=len(sent),
         audio_seconds=round(audio_seconds, 2),
         wall_s=round(wall, 3),
         audio_s_per_s=round(audio_seconds / wall, 2),
-        files_per_hour=round(len(clips) / wall * 3600),
+        files_per_hour=round(len(sent) / wall * 3600),
         latency_ms=_percentiles([a.latency_s for m in measurements for a in m.answers]),
         wer=round(word_error_rate([c.clip.reference for c in clips], [by_id[c.clip.id].text for c in clips]), 2),
         peak_rss_mb=peak,
-        average_batch=average_batches(counted[0][0], counted[-1][1]) if counted else None,
+        average_batch=average_batches(counted) if counted else None,
         gpu_utilization_pct=round(float(np.mean(gpu)), 1) if gpu else None,
         transcripts={clip.clip.id: by_id[clip.clip.id].text for clip in clips},
     )
@@ -225,15 +245,21 @@ def build_targets(
         yield specs
 
 
-def _levels(spec: TargetSpec, clips: Sequence[LoadedClip]) -> list[int]:
-    """The spec's concurrency levels on a dataset of len(clips) files: more in flight than files is no other level."""
-    return sorted({min(level, len(clips)) for level in spec.levels})
+def _levels(spec: TargetSpec, sent: Sequence[LoadedClip]) -> list[int]:
+    """The spec's concurrency levels for a pass of len(sent) requests: more in flight than that is no other level."""
+    return sorted({min(level, len(sent)) for level in spec.levels})
 
 
-def run_benchmark(specs: Sequence[TargetSpec], datasets: dict[str, list[LoadedClip]], repeats: int) -> list[PassResult]:
+def run_benchmark(
+    specs: Sequence[TargetSpec],
+    datasets: dict[str, list[LoadedClip]],
+    repeats: int,
+    min_pass_audio_s: float = MIN_PASS_AUDIO_S,
+) -> list[PassResult]:
     """Every target on every dataset at each of its levels, repeats interleaved across targets."""
     results: list[PassResult] = []
     for dataset, clips in datasets.items():
+        sent = pass_clips(clips, min_pass_audio_s)
         measured: dict[tuple[tuple[str, str], int], list[Measurement]] = defaultdict(list)
         targets: dict[tuple[str, str], Target] = {}
         for _ in range(repeats):
@@ -241,13 +267,14 @@ def run_benchmark(specs: Sequence[TargetSpec], datasets: dict[str, list[LoadedCl
                 with spec.open() as target:
                     warm_up(target)
                     targets[spec.key] = target
-                    for concurrency in _levels(spec, clips):
+                    for concurrency in _levels(spec, sent):
                         measured[(spec.key, concurrency)].append(
-                            measure_pass(target, clips, concurrency, spec.metrics_url)
+                            measure_pass(target, sent, concurrency, spec.metrics_url)
                         )
         for spec in specs:
-            for concurrency in _levels(spec, clips):
-                result = summarize(targets[spec.key], dataset, clips, concurrency, measured[(spec.key, concurrency)])
+            for concurrency in _levels(spec, sent):
+                runs = measured[(spec.key, concurrency)]
+                result = summarize(targets[spec.key], dataset, clips, concurrency, runs, sent)
                 results.append(result)
                 print(
                     f"{dataset:12} {result.target:26} {result.precision:5} c={concurrency:<2} "
@@ -303,6 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="CPU threads for in-process targets")
     parser.add_argument("--limit", type=int, help="at most this many clips per dataset")
     parser.add_argument("--repeats", type=int, default=3, help="passes per measurement; the median wall time counts")
+    parser.add_argument(
+        "--min-pass-audio-s",
+        type=float,
+        default=MIN_PASS_AUDIO_S,
+        help="a pass cycles its clips to hold this much audio",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "bench.json")
     parser.add_argument("--report", type=Path, help="Markdown report path (default: beside --out)")
     parser.add_argument("--no-report", action="store_true", help="write only the JSON")
@@ -324,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         with build_targets(
             chosen, precision, args.profile, concurrencies, Path(".run") / "bench", args.runtime_workers, args.threads
         ) as specs:
-            results += run_benchmark(specs, datasets, args.repeats)
+            results += run_benchmark(specs, datasets, args.repeats, args.min_pass_audio_s)
     document = {
         "schema_version": SCHEMA_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -336,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             "runtime_workers": args.runtime_workers,
             "threads": args.threads,
             "repeats": args.repeats,
+            "min_pass_audio_s": args.min_pass_audio_s,
         },
         "results": [asdict(result) for result in results],
         "pooled_wer": pooled_wer(results, datasets),

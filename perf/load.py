@@ -107,10 +107,14 @@ class RssSampler:
         self._thread.join()
 
 
+MIN_TREND_REQUESTS = 5000  # fewer requests than this say nothing about a trend per 10,000
+
+
 def growth_per_10k_requests(samples: list[dict[str, float]], name: str) -> float | None:
-    """Least-squares slope of `name`'s RSS against requests answered, in MB per 10,000 requests."""
+    """Least-squares slope of `name`'s RSS against requests answered, in MB per 10,000 requests
+    (None for runs too short to show one)."""
     points = [(s["requests"], s[name]) for s in samples]
-    if len(points) < 3 or points[-1][0] == points[0][0]:
+    if len(points) < 3 or points[-1][0] - points[0][0] < MIN_TREND_REQUESTS:
         return None
     requests, rss = np.array(points, dtype=float).T
     return round(float(np.polyfit(requests, rss, 1)[0]) * 10_000, 1)

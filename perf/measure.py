@@ -7,6 +7,7 @@ import shutil
 import subprocess  # nosec B404
 import threading
 import urllib.request
+from collections.abc import Sequence
 from types import TracebackType
 
 import psutil
@@ -22,20 +23,30 @@ def tree_rss_mb(pid: int) -> float:
     return rss / 2**20
 
 
-class PeakRss:
-    """Samples the RSS of named process trees every `interval_s` while in use; keeps the peaks (MB)."""
+def process_rss_mb(pid: int) -> float:
+    """RSS in MB of one process alone; 0 when gone."""
+    try:
+        return psutil.Process(pid).memory_info().rss / 2**20
+    except psutil.Error:
+        return 0.0
 
-    def __init__(self, pids: dict[str, int], interval_s: float = 0.1) -> None:
-        self._pids = pids
+
+class PeakRss:
+    """Samples the RSS of named process trees (and of `own` processes alone, without their children)
+    every `interval_s` while in use; keeps the peaks (MB)."""
+
+    def __init__(self, trees: dict[str, int], own: dict[str, int] | None = None, interval_s: float = 0.1) -> None:
+        self._readers = [(name, pid, tree_rss_mb) for name, pid in trees.items()]
+        self._readers += [(name, pid, process_rss_mb) for name, pid in (own or {}).items()]
         self._interval_s = interval_s
-        self.peak_mb: dict[str, float] = dict.fromkeys(pids, 0.0)
+        self.peak_mb: dict[str, float] = {name: 0.0 for name, _, _ in self._readers}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while True:
-            for name, pid in self._pids.items():
-                self.peak_mb[name] = max(self.peak_mb[name], tree_rss_mb(pid))
+            for name, pid, read in self._readers:
+                self.peak_mb[name] = max(self.peak_mb[name], read(pid))
             if self._stop.wait(self._interval_s):
                 return
 
@@ -68,14 +79,18 @@ def inference_counts(metrics_url: str) -> InferenceCounts:
     }
 
 
-def average_batches(before: InferenceCounts, after: InferenceCounts) -> dict[str, float]:
-    """Requests per execution of each model that executed between two readings."""
-    batches = {}
-    for model, (requests, executions) in after.items():
-        requests_before, executions_before = before.get(model, (0.0, 0.0))
-        if executions > executions_before:
-            batches[model] = round((requests - requests_before) / (executions - executions_before), 2)
-    return batches
+def average_batches(readings: Sequence[tuple[InferenceCounts, InferenceCounts]]) -> dict[str, float]:
+    """Requests per execution of each model that executed between each (before, after) pair of readings."""
+    totals: dict[str, list[float]] = {}
+    for before, after in readings:
+        for model, (requests, executions) in after.items():
+            requests_before, executions_before = before.get(model, (0.0, 0.0))
+            total = totals.setdefault(model, [0.0, 0.0])
+            total[0] += requests - requests_before
+            total[1] += executions - executions_before
+    return {
+        model: round(requests / executions, 2) for model, (requests, executions) in totals.items() if executions > 0
+    }
 
 
 NVIDIA_SMI = "nvidia-smi"

@@ -72,6 +72,7 @@ def run(settings: TritonSettings, data: Path, concurrencies: str, workdir: Path,
     with report.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     clip_seconds = mean_clip_seconds(data)
+    rows.sort(key=lambda row: int(row["Concurrency"]))  # perf_analyzer writes them in the order it searched
     return [
         {
             "concurrency": int(row["Concurrency"]),

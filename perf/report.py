@@ -107,6 +107,12 @@ def _plots(dataset: str, results: list[Result], folder: Path) -> list[str]:
     return names
 
 
+def _dataset_size(result: Result) -> str:
+    files, requests = result["files"], result.get("requests", result["files"])
+    size = f"{files} files, {result['audio_seconds'] * files / requests:.0f} s of audio"
+    return size if requests == files else f"{size}; each pass sends them {requests // files} times"
+
+
 def _batches(result: Result) -> str:
     return ", ".join(f"{model} {size:g}" for model, size in (result["average_batch"] or {}).items()) or "-"
 
@@ -178,7 +184,7 @@ def write_report(document: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     for dataset, results in by_dataset.items():
         lines += [
-            f"## {dataset} ({results[0]['files']} files, {results[0]['audio_seconds']:.0f} s of audio)",
+            f"## {dataset} ({_dataset_size(results[0])})",
             "",
             "| target | precision | concurrency | audio-s/s | files/h | p50 ms | p95 ms | p99 ms | WER % "
             "| peak RSS MB | avg batch | GPU % |",

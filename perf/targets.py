@@ -38,6 +38,8 @@ from whisper_runtime.transcription import TranscriptionOptions, full_text, trans
 FASTER_WHISPER_PRECISION = {"int8": "int8", "float32": "fp32"}
 # What the gateway does for a `json` request.
 JSON_REQUEST = TranscriptionOptions(timestamps=False)
+# How long a runtime worker may take to load its engine and transcribe the warm-up clip.
+WORKER_LOAD_TIMEOUT_S = 300
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ _worker_options: DecodingOptions | None = None
 
 
 def _load_worker(
-    repository: Path, options: EngineOptions, decoding: DecodingOptions | None, ready: multiprocessing.SimpleQueue
+    repository: Path, options: EngineOptions, decoding: DecodingOptions | None, ready: multiprocessing.Queue
 ) -> None:
     """Load the engine, run it once on a real clip (nothing is cold when passes start), report the pid."""
     global _worker_engine, _worker_options
@@ -174,13 +176,16 @@ class RuntimeTarget:
     ) -> None:
         self.precision: str = precision
         options = EngineOptions(precision=precision, session=SessionOptions(intra_op_threads=threads))
-        context = multiprocessing.get_context("fork")
-        ready: multiprocessing.SimpleQueue = context.SimpleQueue()
+        # Spawned, not forked: a forked worker's RSS would count the benchmark's own memory.
+        context = multiprocessing.get_context("spawn")
+        ready: multiprocessing.Queue = context.Queue()
         self._pool = ProcessPoolExecutor(
             workers, mp_context=context, initializer=_load_worker, initargs=(repository, options, decoding, ready)
         )
-        self._pool.submit(os.getpid)  # the pool starts its workers on the first submission
-        self._pids = sorted(ready.get() for _ in range(workers))
+        # A spawning pool starts a worker per submission that finds none idle: one each, before any is ready.
+        for _ in range(workers):
+            self._pool.submit(os.getpid)
+        self._pids = sorted(ready.get(timeout=WORKER_LOAD_TIMEOUT_S) for _ in range(workers))
 
     def pids(self) -> dict[str, int]:
         return {f"worker{i}": pid for i, pid in enumerate(self._pids)}

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
-from perf.bench import SCHEMA_VERSION, TargetSpec, load_clips, main, opened_target, run_benchmark
+from perf.bench import SCHEMA_VERSION, TargetSpec, load_clips, main, opened_target, pass_clips, run_benchmark
 from perf.report import main as report_main
 from perf.targets import Answer, LoadedClip
 
@@ -35,7 +35,9 @@ def test_a_small_benchmark_writes_its_json_and_a_report_with_plots(tmp_path: Pat
     (tmp_path / "perf_analyzer.json").write_text(json.dumps(PERF_ANALYZER_RUN))
     out = tmp_path / "bench.json"
     arguments = ["--targets", "gateway,runtime", "--datasets", "librispeech,eval-short", "--limit", "2"]
-    assert main([*arguments, "--concurrency", "1,2", "--repeats", "2", "--out", str(out)]) == 0
+    assert (
+        main([*arguments, "--concurrency", "1,2", "--repeats", "2", "--min-pass-audio-s", "15", "--out", str(out)]) == 0
+    )
 
     document = json.loads(out.read_text())
     assert document["schema_version"] == SCHEMA_VERSION
@@ -46,6 +48,7 @@ def test_a_small_benchmark_writes_its_json_and_a_report_with_plots(tmp_path: Pat
     }
     for result in document["results"]:
         assert result["repeats"] == 2 and result["files"] == 2 and result["audio_s_per_s"] > 0
+        assert result["requests"] == (2 if result["dataset"] == "librispeech" else 4)  # 17 s once, 11.6 s twice
         assert set(result["latency_ms"]) == {"p50", "p95", "p99"}
         assert result["average_batch"] == ({"whisper": 1.0} if result["target"] == "gateway" else None)
     runtime = next(r for r in document["results"] if r["target"] == "runtime")
@@ -54,7 +57,8 @@ def test_a_small_benchmark_writes_its_json_and_a_report_with_plots(tmp_path: Pat
     assert {(p["target"], p["files"]) for p in document["pooled_wer"]} == {("gateway", 4), ("runtime", 4)}
 
     report = out.with_suffix(".md").read_text()
-    assert "## librispeech (2 files" in report and "## All datasets together" in report
+    assert "## librispeech (2 files" in report and "each pass sends them 2 times" in report
+    assert "## All datasets together" in report
     assert "gateway int8 c=2: 2/2 transcripts identical to the runtime's" in report
     assert "## perf_analyzer against `whisper`" in report
     for plot in ("librispeech-throughput.png", "eval-short-latency-wer.png"):
@@ -86,7 +90,7 @@ def test_targets_of_one_name_and_two_precisions_are_measured_apart() -> None:
         TargetSpec("peer", precision, partial(opened_target, partial(_EchoTarget, "peer", precision)), None, [1, 4])
         for precision in ("int8", "fp32")
     ]
-    results = run_benchmark(specs, {"librispeech": load_clips("librispeech", limit=4)}, repeats=3)
+    results = run_benchmark(specs, {"librispeech": load_clips("librispeech", limit=4)}, repeats=3, min_pass_audio_s=0)
     assert [(r.precision, r.concurrency, r.repeats) for r in results] == [
         ("int8", 1, 3), ("int8", 4, 3), ("fp32", 1, 3), ("fp32", 4, 3)
     ]  # fmt: skip
@@ -95,5 +99,16 @@ def test_targets_of_one_name_and_two_precisions_are_measured_apart() -> None:
 
 def test_concurrency_beyond_the_number_of_files_is_measured_once_at_that_number() -> None:
     spec = TargetSpec("peer", "int8", partial(opened_target, partial(_EchoTarget, "peer", "int8")), None, [1, 4, 8])
-    results = run_benchmark([spec], {"librispeech": load_clips("librispeech", limit=2)}, repeats=1)
+    results = run_benchmark([spec], {"librispeech": load_clips("librispeech", limit=2)}, repeats=1, min_pass_audio_s=0)
     assert [r.concurrency for r in results] == [1, 2]
+
+
+def test_a_pass_cycles_a_small_dataset_until_it_holds_enough_audio() -> None:
+    clips = load_clips("librispeech", limit=2)
+    audio = sum(clip.seconds for clip in clips)
+    assert pass_clips(clips, audio * 2.5) == clips * 3
+    assert pass_clips(clips, 0) == clips
+    spec = TargetSpec("peer", "int8", partial(opened_target, partial(_EchoTarget, "peer", "int8")), None, [8])
+    (result,) = run_benchmark([spec], {"librispeech": clips}, repeats=1, min_pass_audio_s=audio * 2.5)
+    assert (result.files, result.requests, result.concurrency) == (2, 6, 6)
+    assert result.audio_seconds == round(3 * audio, 2) and set(result.transcripts) == {c.clip.id for c in clips}

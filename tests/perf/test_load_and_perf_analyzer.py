@@ -37,6 +37,7 @@ def test_rss_growth_is_the_slope_against_requests_answered() -> None:
     assert growth_per_10k_requests(flat, "triton") == 0.0
     assert growth_per_10k_requests(leaking, "triton") == 100.0
     assert growth_per_10k_requests(flat[:2], "triton") is None
+    assert growth_per_10k_requests([{"requests": n, "triton": 800.0} for n in (0, 100, 400)], "triton") is None
 
 
 def test_perf_analyzer_gets_real_clips_and_its_libraries(tmp_path: Path) -> None:

@@ -7,10 +7,13 @@ from perf.measure import GpuUtilization, average_batches, gpu_name, inference_co
 from triton_server.launcher import TritonServer
 
 
-def test_average_batches_count_only_models_that_executed_between_readings() -> None:
+def test_average_batches_count_only_what_models_executed_between_each_pair_of_readings() -> None:
     before = {"whisper": (10.0, 10.0), "whisper_decoder": (10.0, 8.0), "idle": (3.0, 3.0)}
     after = {"whisper": (18.0, 18.0), "whisper_decoder": (18.0, 12.0), "idle": (3.0, 3.0), "new": (2.0, 1.0)}
-    assert average_batches(before, after) == {"whisper": 1.0, "whisper_decoder": 2.0, "new": 2.0}
+    assert average_batches([(before, after)]) == {"whisper": 1.0, "whisper_decoder": 2.0, "new": 2.0}
+    # Requests another target sent between two passes (here 100 batches of 1) are not counted.
+    later = {"whisper_decoder": (118.0, 112.0)}, {"whisper_decoder": (126.0, 114.0)}
+    assert average_batches([(before, after), later]) == {"whisper": 1.0, "whisper_decoder": 2.67, "new": 2.0}
 
 
 def test_inference_counts_come_from_a_real_triton(triton: TritonServer) -> None:
@@ -28,6 +31,7 @@ def test_gpu_utilization_parses_nvidia_smi_lines_and_is_absent_without_a_gpu() -
 def _result(dataset: str, target: str, transcripts: dict[str, str]) -> PassResult:
     return PassResult(
         target=target, precision="int8", dataset=dataset, concurrency=1, repeats=1, files=len(transcripts),
+        requests=len(transcripts),
         audio_seconds=1.0, wall_s=1.0, audio_s_per_s=1.0, files_per_hour=1.0, latency_ms={}, wer=0.0,
         peak_rss_mb={}, average_batch=None, gpu_utilization_pct=None, transcripts=transcripts,
     )  # fmt: skip
