@@ -97,7 +97,7 @@ bench-gate: export
 bench-gate-baseline: export
 	$(PY) -m perf.bench $(GATE_ARGS) --no-report --out $(GATE_BASELINE)
 
-# The full benchmark: every target side by side, int8 and fp32, 3 interleaved repeats (about 45 minutes
+# The full benchmark: every target side by side, int8 and fp32, 3 interleaved repeats (about an hour
 # on 2 cores); the report for this machine is committed.
 bench: export
 	$(PY) -m perf.bench --datasets librispeech,eval-short,eval-long --precisions int8,fp32 --concurrency 1,4,8 \

@@ -32,6 +32,7 @@ from gateway.launcher import local_stack
 from perf.accuracy import word_error_rate
 from perf.datasets import DATASETS, WARM_UP_CLIP, Clip, load_dataset
 from perf.measure import GpuUtilization, InferenceCounts, PeakRss, average_batches, gpu_name, inference_counts
+from perf.provenance import provenance
 from perf.targets import (
     FASTER_WHISPER_PRECISION,
     Answer,
@@ -43,6 +44,7 @@ from perf.targets import (
     TritonTarget,
 )
 from triton_server.launcher import PROFILES, Profile, default_profile
+from triton_server.model_control import FIELDS, ConfigOverride, apply_overrides, parse_overrides
 from whisper_runtime.audio import decode_audio
 from whisper_runtime.repository import PRECISIONS, Precision, parse_precision
 
@@ -213,14 +215,17 @@ def build_targets(
     workdir: Path,
     runtime_workers: int,
     threads: int,
+    triton_config: Sequence[ConfigOverride] = (),
 ) -> Iterator[list[TargetSpec]]:
     """The requested targets of one precision. A target exists only while its passes run, so idle
     peers hold no memory or threads during others' passes; the service (Triton and the gateway)
-    stays up throughout."""
+    stays up throughout, its models reloaded with `triton_config` first."""
     specs: list[TargetSpec] = []
     with ExitStack() as stack:
         if {"gateway", "triton"} & set(names):
             service = stack.enter_context(local_stack(workdir, precision=precision, profile=profile))
+            if triton_config:
+                apply_overrides(service.triton.settings.http_url, triton_config)
             triton_pid, metrics = service.triton.pid or 0, service.triton.settings.metrics_url
             if "gateway" in names:
                 gateway = partial(
@@ -325,6 +330,11 @@ def main(argv: list[str] | None = None) -> int:
         "--precisions", default="int8", help=f"comma-separated service and runtime precisions: {','.join(PRECISIONS)}"
     )
     parser.add_argument("--profile", choices=PROFILES, default=default_profile(), help="Triton's serving profile")
+    parser.add_argument(
+        "--triton-config",
+        default="",
+        help=f"comma-separated MODEL.FIELD=VALUE applied to the served models; fields: {', '.join(FIELDS)}",
+    )
     parser.add_argument("--concurrency", default="1,4", help="comma-separated concurrency levels")
     parser.add_argument("--runtime-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="CPU threads for in-process targets")
@@ -346,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
     try:
         precisions = [parse_precision(p) for p in args.precisions.split(",")]
+        triton_config = parse_overrides(args.triton_config)
     except ValueError as exc:
         parser.error(str(exc))
     concurrencies = [int(level) for level in args.concurrency.split(",")]
@@ -355,16 +366,23 @@ def main(argv: list[str] | None = None) -> int:
         # faster-whisper measures both of its compute types once, with the first precision.
         chosen = [n for n in names if n != "faster-whisper" or index == 0]
         with build_targets(
-            chosen, precision, args.profile, concurrencies, Path(".run") / "bench", args.runtime_workers, args.threads
+            chosen,
+            precision,
+            args.profile,
+            concurrencies,
+            Path(".run") / "bench",
+            args.runtime_workers,
+            args.threads,
+            triton_config,
         ) as specs:
             results += run_benchmark(specs, datasets, args.repeats, args.min_pass_audio_s)
     document = {
         "schema_version": SCHEMA_VERSION,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": "python -m perf.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        **provenance("perf.bench", argv),
         "machine": _machine(),
         "configuration": {
             "profile": args.profile,
+            "triton_config": [str(override) for override in triton_config],
             "precisions": precisions,
             "runtime_workers": args.runtime_workers,
             "threads": args.threads,

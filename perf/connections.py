@@ -27,6 +27,7 @@ from gateway.launcher import local_stack
 from perf.accuracy import word_error_rate
 from perf.datasets import Clip, load_dataset
 from perf.measure import tree_rss_mb
+from perf.provenance import provenance
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MAX_WAIT_S = 30.0
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": round(wall, 1),
         "rss_mb_before": rss_before,
         "rss_mb_after": rss_after,
-        "command": "python -m perf.connections " + " ".join(argv if argv is not None else sys.argv[1:]),
+        **provenance("perf.connections", argv),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -22,6 +22,7 @@ import requests
 import tritonclient.grpc as grpcclient
 
 from gateway.launcher import local_stack
+from perf.provenance import provenance
 from triton_server.client import transcribe_clip
 from whisper_runtime.audio import decode_audio
 
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "latency": {name: summary(values) for name, values in samples.items()},
         "gateway_overhead_vs_triton_with_decode_ms": paired_overhead_ms(samples["gateway"], samples["triton+decode"]),
         "gateway_overhead_vs_triton_ms": paired_overhead_ms(samples["gateway"], samples["triton"]),
-        "command": "python -m perf.gateway_overhead " + " ".join(argv if argv is not None else sys.argv[1:]),
+        **provenance("perf.gateway_overhead", argv),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

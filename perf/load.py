@@ -25,6 +25,7 @@ import numpy as np
 from gateway.launcher import Stack, local_stack
 from perf.datasets import load_dataset
 from perf.measure import tree_rss_mb
+from perf.provenance import provenance
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MAX_ERROR_RATE = 0.001
@@ -141,7 +142,6 @@ def main(argv: list[str] | None = None) -> int:
             report = asyncio.run(drive(stack, clips, args.clients, args.duration_s, args.requests, record))
             rss_end = rss.sample()
     report |= {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "clients": args.clients,
         "dataset": args.dataset,
         "warmup_requests": args.warmup_requests,
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_growth": {name: round(rss_end[name] / rss_start[name] - 1, 4) for name in pids},
         "rss_mb_per_10k_requests": {name: growth_per_10k_requests(rss.samples, name) for name in pids},
         "rss_mb_samples": rss.samples,
-        "command": "python -m perf.load " + " ".join(argv if argv is not None else sys.argv[1:]),
+        **provenance("perf.load", argv),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

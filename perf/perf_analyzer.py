@@ -14,10 +14,10 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from perf.datasets import load_dataset
+from perf.provenance import provenance
 from triton_server.launcher import TritonInstallation, TritonSettings, triton_on_free_ports
 from whisper_runtime.audio import SAMPLE_RATE, decode_audio
 from whisper_runtime.repository import ENTRY_MODEL
@@ -99,16 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     data = input_data(args.dataset, args.limit, workdir / "input.json")
     with triton_on_free_ports(workdir) as triton:
         rows = run(triton.settings, data, args.concurrency_range, workdir, args.measurement_interval_ms)
-    command = "python -m perf.perf_analyzer " + " ".join(argv if argv is not None else sys.argv[1:])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
             {
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                **provenance("perf.perf_analyzer", argv),
                 "dataset": args.dataset,
                 "clips": args.limit,
                 "profile": triton.settings.serving_profile,
-                "command": command,
                 "rows": rows,
             },
             indent=2,

@@ -152,11 +152,12 @@ def _load_section(title: str, run: dict[str, Any]) -> list[str]:
             for name, share in run["rss_growth"].items()
         )
         lines += ["", f"RSS after {run.get('warmup_requests', 'the')} warm-up requests, then at the end: {growth}."]
-        slopes = run.get("rss_mb_per_10k_requests")
-        if slopes:
-            lines[-1] += " Trend: " + ", ".join(
-                f"{name} {value} MB per 10,000 requests" for name, value in slopes.items()
-            )
+        slopes = {name: value for name, value in run.get("rss_mb_per_10k_requests", {}).items() if value is not None}
+        lines[-1] += (
+            " Trend: " + ", ".join(f"{name} {value} MB per 10,000 requests" for name, value in slopes.items())
+            if slopes
+            else " No trend: too few requests to show one."
+        )
     return [*lines, ""]
 
 
@@ -165,6 +166,10 @@ EXTRA_RUNS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "load.json": partial(_load_section, "Load test (`make load`)"),
     "soak.json": partial(_load_section, "Soak (`make soak`)"),
 }
+
+
+def _overrides(triton_config: list[str] | None) -> str:
+    return f" with `{','.join(triton_config)}`" if triton_config else ""
 
 
 def write_report(document: dict[str, Any], path: Path) -> None:
@@ -176,7 +181,8 @@ def write_report(document: dict[str, Any], path: Path) -> None:
         "# Benchmark report",
         "",
         f"Made {document['created']} by `{document['command']}` on {machine['cpus']} CPUs "
-        f"({machine['platform']}), {machine['gpu'] or 'no GPU'}. Triton profile `{configuration['profile']}`; "
+        f"({machine['platform']}), {machine['gpu'] or 'no GPU'}. Triton profile `{configuration['profile']}`"
+        f"{_overrides(configuration.get('triton_config'))}; "
         f"runtime {configuration['runtime_workers']} workers; {configuration['threads']} threads for in-process "
         f"peers; wall time = median of {configuration['repeats']} interleaved repeats.",
         "",

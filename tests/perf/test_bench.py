@@ -4,14 +4,18 @@ WER, and the Markdown report with its plots and the summaries of other runs besi
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
+
+import pytest
 
 from perf.bench import SCHEMA_VERSION, TargetSpec, load_clips, main, opened_target, pass_clips, run_benchmark
 from perf.report import main as report_main
 from perf.targets import Answer, LoadedClip
 
+RESULTS = Path(__file__).resolve().parents[2] / "perf" / "results"
 PERF_ANALYZER_RUN = {
     "created": "2026-12-01T00:00:00Z",
     "dataset": "librispeech",
@@ -35,6 +39,7 @@ def test_a_small_benchmark_writes_its_json_and_a_report_with_plots(tmp_path: Pat
     (tmp_path / "perf_analyzer.json").write_text(json.dumps(PERF_ANALYZER_RUN))
     out = tmp_path / "bench.json"
     arguments = ["--targets", "gateway,runtime", "--datasets", "librispeech,eval-short", "--limit", "2"]
+    arguments += ["--triton-config", "whisper.max_queue_delay_us=100"]  # the fused model reloaded, batching on
     assert (
         main([*arguments, "--concurrency", "1,2", "--repeats", "2", "--min-pass-audio-s", "15", "--out", str(out)]) == 0
     )
@@ -42,6 +47,7 @@ def test_a_small_benchmark_writes_its_json_and_a_report_with_plots(tmp_path: Pat
     document = json.loads(out.read_text())
     assert document["schema_version"] == SCHEMA_VERSION
     assert document["configuration"]["profile"] == "fused" and document["machine"]["gpu"] is None
+    assert document["configuration"]["triton_config"] == ["whisper.max_queue_delay_us=100"]
     measured = {(r["dataset"], r["target"], r["concurrency"]) for r in document["results"]}
     assert measured == {
         (d, t, c) for d in ("librispeech", "eval-short") for t, c in [("gateway", 1), ("gateway", 2), ("runtime", 2)]
@@ -57,6 +63,7 @@ def test_a_small_benchmark_writes_its_json_and_a_report_with_plots(tmp_path: Pat
     assert {(p["target"], p["files"]) for p in document["pooled_wer"]} == {("gateway", 4), ("runtime", 4)}
 
     report = out.with_suffix(".md").read_text()
+    assert "Triton profile `fused` with `whisper.max_queue_delay_us=100`;" in report
     assert "## librispeech (2 files" in report and "each pass sends them 2 times" in report
     assert "## All datasets together" in report
     assert "gateway int8 c=2: 2/2 transcripts identical to the runtime's" in report
@@ -112,3 +119,19 @@ def test_a_pass_cycles_a_small_dataset_until_it_holds_enough_audio() -> None:
     (result,) = run_benchmark([spec], {"librispeech": clips}, repeats=1, min_pass_audio_s=audio * 2.5)
     assert (result.files, result.requests, result.concurrency) == (2, 6, 6)
     assert result.audio_seconds == round(3 * audio, 2) and set(result.transcripts) == {c.clip.id for c in clips}
+
+
+def test_the_committed_report_is_made_from_the_committed_results(tmp_path: Path) -> None:
+    for result in RESULTS.glob("*.json"):
+        shutil.copy(result, tmp_path / result.name)
+    assert report_main([str(tmp_path / "bench.json")]) == 0
+    report = (tmp_path / "bench.md").read_text()
+    assert report == (RESULTS / "bench.md").read_text()
+    assert "## Soak (`make soak`)" in report and "20,000 requests" in report
+    assert "None" not in report  # a load run too short for a trend says so in words
+
+
+def test_a_malformed_triton_config_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--targets", "gateway", "--triton-config", "whisper.threads=2"])
+    assert exit_.value.code == 2 and "'threads' is not one of" in capsys.readouterr().err

@@ -1,17 +1,21 @@
 """How each serving profile schedules concurrent requests: the pipeline merges them into batched
-decoding; the fused profile runs each alone on the next free instance."""
+decoding; the fused profile runs each alone on the next free instance; a decoder reloaded with
+`max_batch_size=1` (triton_server.model_control, the benchmark's --triton-config) batches nothing."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.audio_files import normalize
 from tests.triton_server.triton_requests import grpc_infer, metric_values
-from triton_server.launcher import TritonServer
+from triton_server.launcher import TritonServer, triton_on_free_ports
+from triton_server.model_control import ModelControlError, apply_overrides, parse_overrides
 from whisper_runtime.repository import DECODER_MODEL, ENTRY_MODEL
 
 BURST = 8
@@ -75,3 +79,34 @@ def test_the_fused_profile_runs_each_concurrent_request_alone_with_the_words_it_
     texts, requests, executions = _burst(triton, ENTRY_MODEL, clips)
     assert requests == executions == BURST
     assert texts == alone  # nothing shares an int8 batch, so load never changes a word
+
+
+@pytest.fixture(scope="module")
+def reconfigured_pipeline(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    """A pipeline Triton of its own (the session's servers keep their configuration)."""
+    with triton_on_free_ports(tmp_path_factory.mktemp("triton-reconfigured"), "int8", repository, "pipeline") as server:
+        yield server
+
+
+def test_a_decoder_reloaded_with_batches_of_one_runs_each_request_alone(
+    reconfigured_pipeline: TritonServer, librispeech_pcm: dict[str, np.ndarray]
+) -> None:
+    # The ensemble's max_batch_size may not exceed its models': both change, the decoder first.
+    served = apply_overrides(
+        reconfigured_pipeline.settings.http_url,
+        parse_overrides(f"{DECODER_MODEL}.max_batch_size=1,{ENTRY_MODEL}.max_batch_size=1"),
+    )
+    assert served[DECODER_MODEL]["max_batch_size"] == served[ENTRY_MODEL]["max_batch_size"] == 1
+    clips = _clips(librispeech_pcm)
+    alone = [_transcribe(reconfigured_pipeline, clip) for clip in clips]
+    texts, requests, executions = _burst(reconfigured_pipeline, DECODER_MODEL, clips)
+    assert requests == executions == BURST
+    assert texts == alone
+
+
+def test_a_change_that_unloads_the_ensemble_is_an_error_naming_it(reconfigured_pipeline: TritonServer) -> None:
+    url = reconfigured_pipeline.settings.http_url
+    restored = apply_overrides(url, parse_overrides(f"{DECODER_MODEL}.max_batch_size=8,{ENTRY_MODEL}.max_batch_size=4"))
+    assert restored[ENTRY_MODEL]["max_batch_size"] == 4
+    with pytest.raises(ModelControlError, match=rf"not serving: {ENTRY_MODEL} \(UNAVAILABLE: unloaded\)"):
+        apply_overrides(url, parse_overrides(f"{DECODER_MODEL}.max_batch_size=2"))
