@@ -86,12 +86,12 @@ def _ready_models(client: httpclient.InferenceServerClient) -> dict[str, str]:
 
 
 def apply_overrides(http_url: str, overrides: Sequence[ConfigOverride]) -> dict[str, dict[str, Any]]:
-    """Reload each model named in `overrides`, in order, with its changes; returns the configurations now
-    served. An ensemble is reloaded by Triton when a model in it is, and unloaded when the new
-    configuration does not fit it (a composing model's max_batch_size below the ensemble's): that
-    raises ModelControlError naming the model and Triton's reason. A load Triton refuses raises
-    tritonclient's InferenceServerException."""
-    client = httpclient.InferenceServerClient(http_url.removeprefix("http://"))
+    """Reload each model named in `overrides` on the Triton at `http_url` (host:port), in order, with its
+    changes; returns the configurations now served. An ensemble is reloaded by Triton when a model in
+    it is, and unloaded when the new configuration does not fit it (a composing model's max_batch_size
+    below the ensemble's): that raises ModelControlError naming the model and its state. A load
+    Triton refuses raises tritonclient's InferenceServerException."""
+    client = httpclient.InferenceServerClient(http_url)
     try:
         before = _ready_models(client)
         changed = list(dict.fromkeys(override.model for override in overrides))
