@@ -48,7 +48,10 @@ from triton_server.model_control import FIELDS, ConfigOverride, apply_overrides,
 from whisper_runtime.audio import decode_audio
 from whisper_runtime.repository import PRECISIONS, Precision, parse_precision
 
-SCHEMA_VERSION = 2  # 2: average_batch per Triton model, gpu_utilization_pct, requests, configuration
+# 2: average_batch per Triton model, gpu_utilization_pct, configuration. Added since as optional fields that
+# readers default (older version-2 files, such as the gate baseline, lack them): requests, min_pass_audio_s,
+# triton_config.
+SCHEMA_VERSION = 2
 # A pass sends a dataset's clips again until it holds this much audio: a pass of a few files at
 # concurrency 4 is mostly ramp-up and the last clip running alone.
 MIN_PASS_AUDIO_S = 120.0

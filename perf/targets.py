@@ -176,7 +176,8 @@ class RuntimeTarget:
     ) -> None:
         self.precision: str = precision
         options = EngineOptions(precision=precision, session=SessionOptions(intra_op_threads=threads))
-        # Spawned, not forked: a forked worker's RSS would count the benchmark's own memory.
+        # Spawned, not forked: a forked worker's RSS would count the benchmark's own memory, and a fork
+        # after faster-whisper's OpenMP threads started once left a child spinning at 100%.
         context = multiprocessing.get_context("spawn")
         ready: multiprocessing.Queue = context.Queue()
         self._pool = ProcessPoolExecutor(

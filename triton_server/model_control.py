@@ -31,12 +31,19 @@ def _set_max_queue_delay_us(config: dict[str, Any], value: int) -> None:
     config.setdefault("dynamic_batching", {})["max_queue_delay_microseconds"] = value  # turns batching on
 
 
-FIELDS: dict[str, Callable[[dict[str, Any], int], None]] = {
-    "instances": _set_instances,
-    "max_batch_size": _set_max_batch_size,
-    "max_queue_delay_us": _set_max_queue_delay_us,
+@dataclass(frozen=True)
+class Field:
+    """A configuration field an override may set: how to set it, and its smallest value."""
+
+    apply: Callable[[dict[str, Any], int], None]
+    smallest: int
+
+
+FIELDS = {
+    "instances": Field(_set_instances, 1),
+    "max_batch_size": Field(_set_max_batch_size, 1),
+    "max_queue_delay_us": Field(_set_max_queue_delay_us, 0),
 }
-SMALLEST = {"instances": 1, "max_batch_size": 1, "max_queue_delay_us": 0}
 
 
 @dataclass(frozen=True)
@@ -63,8 +70,8 @@ def parse_override(text: str) -> ConfigOverride:
         value = int(raw)
     except ValueError:
         raise ValueError(f"{text!r}: {raw!r} is not an integer") from None
-    if value < SMALLEST[field]:
-        raise ValueError(f"{text!r}: {field} must be at least {SMALLEST[field]}")
+    if value < FIELDS[field].smallest:
+        raise ValueError(f"{text!r}: {field} must be at least {FIELDS[field].smallest}")
     return ConfigOverride(model, field, value)
 
 
@@ -77,7 +84,7 @@ class ModelControlError(RuntimeError):
     """Triton took the changes but a model that served before, or one that was changed, no longer does."""
 
 
-def _ready_models(client: httpclient.InferenceServerClient) -> dict[str, str]:
+def _model_states(client: httpclient.InferenceServerClient) -> dict[str, str]:
     """Every model in the repository index by name: "" when ready, else Triton's state and reason."""
     return {
         entry["name"]: "" if entry.get("state") == "READY" else f"{entry.get('state')}: {entry.get('reason', '')}"
@@ -93,15 +100,15 @@ def apply_overrides(http_url: str, overrides: Sequence[ConfigOverride]) -> dict[
     Triton refuses raises tritonclient's InferenceServerException."""
     client = httpclient.InferenceServerClient(http_url)
     try:
-        before = _ready_models(client)
+        before = _model_states(client)
         changed = list(dict.fromkeys(override.model for override in overrides))
         # Read first: reloading a composing model may unload the ensemble before its turn comes.
         configs = {model: client.get_model_config(model) for model in changed}
         for model, config in configs.items():
             for override in (o for o in overrides if o.model == model):
-                FIELDS[override.field](config, override.value)
+                FIELDS[override.field].apply(config, override.value)
             client.load_model(model, config=json.dumps(config))
-        after = _ready_models(client)
+        after = _model_states(client)
         expected = [name for name, state in before.items() if not state] + changed
         broken = {name: after.get(name, "not in the repository") for name in dict.fromkeys(expected)}
         broken = {name: state for name, state in broken.items() if state}
