@@ -10,7 +10,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 EXTRAS := serve,export,dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps export serve test lint typecheck security pytest bench report bench-gate bench-gate-baseline load soak perf-analyzer fuzz connections clean
+.PHONY: help deps export serve test rehearse lint typecheck security pytest bench report bench-gate bench-gate-baseline load soak perf-analyzer fuzz connections clean
 
 help:
 	@echo "make serve   set up, export the model if needed, start Triton and the gateway on 127.0.0.1"
@@ -43,6 +43,8 @@ export: deps
 	$(PY) -m export
 
 DEV_KEY := $(RUN)/dev-api-key
+# The banner's example command names the shared test audio where it lies beside the checkout.
+EXAMPLE_AUDIO := $(wildcard ../shared/audio/jfk.flac)
 
 # A development API key, made once and kept in .run/ (git-ignored).
 $(DEV_KEY): | $(PY)
@@ -52,7 +54,8 @@ $(DEV_KEY): | $(PY)
 
 serve: export $(DEV_KEY)
 	@echo "Development API key: $$(cat $(DEV_KEY))  (kept in $(DEV_KEY))"
-	DATTAVANI_API_KEYS="$$(cat $(DEV_KEY))" $(PY) -m gateway --start-triton --dev-key-file $(DEV_KEY)
+	DATTAVANI_API_KEYS="$$(cat $(DEV_KEY))" $(PY) -m gateway --start-triton --dev-key-file $(DEV_KEY) \
+	  $(if $(EXAMPLE_AUDIO),--example-audio $(EXAMPLE_AUDIO))
 
 lint: deps
 	$(VENV)/bin/ruff format --check .
@@ -63,7 +66,7 @@ typecheck: deps
 
 # bandit (config in pyproject.toml) and semgrep with the project's own rules, offline. semgrep gets a venv
 # of its own: it pins protobuf and OpenTelemetry versions that tritonclient and our tracing cannot share.
-PACKAGES := whisper_runtime export gateway triton_server perf
+PACKAGES := whisper_runtime export triton_models triton_server gateway batch_client devstack perf
 SEMGREP := $(RUN)/tools/semgrep/bin/semgrep
 SEMGREP_VERSION := 1.185.0
 
@@ -76,7 +79,7 @@ security: deps $(SEMGREP)
 	SEMGREP_ENABLE_VERSION_CHECK=0 $(SEMGREP) scan --config .semgrep/rules.yml --metrics=off \
 	  --disable-version-check --error --quiet $(PACKAGES)
 
-# Every test, with coverage of gateway/, export/ and whisper_runtime/ (subprocesses included; settings
+# Every test, with coverage of gateway/, batch_client/, devstack/, export/ and whisper_runtime/ (subprocesses included; settings
 # in pyproject.toml), failing below 95%.
 pytest: export
 	rm -rf $(RUN)/coverage && mkdir -p $(RUN)/coverage
@@ -135,6 +138,11 @@ fuzz: export
 	exit $$status
 
 test: lint typecheck security pytest bench-gate
+
+# CI rehearsed on a slower host: a clean clone of HEAD runs .ci/run with one core kept busy (RUNS times in a row).
+RUNS ?= 2
+rehearse:
+	.ci/rehearse $(RUNS)
 
 clean:
 	rm -rf $(RUN) model_repository/manifest.json model_repository/*.json \

@@ -5,7 +5,7 @@ docs/api.md, within the gateway's configured timeouts. Known-good requests (jfk.
 and must keep coming back 200, served by Triton, with the right text; afterwards the gateway must
 be ready, with no backend failure counted and no circuit breaker open. Anything else is a finding.
 
-Without --url it starts Triton and the gateway itself (`gateway.launcher.local_stack`) with the
+Without --url it starts Triton and the gateway itself (`devstack.stack.local_stack`) with the
 gateway's default settings, writes `.run/fuzz/gateway-report.json`, and saves each finding's input
 under `.run/fuzz/gateway-findings/`. Exits 1 on any finding.
 """
@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(environ={})
         report = asyncio.run(fuzz_gateway(args.url, args.api_key or "", inputs, config, args.concurrency, progress))
     else:
-        from gateway.launcher import local_stack
+        from devstack.stack import local_stack
 
         config = load_config(environ={})  # the gateway's defaults, as shipped
         with local_stack(WORKDIR / "stack") as stack:

@@ -22,7 +22,6 @@ from gateway.config import ConfigError, GatewayConfig, load_config
 from triton_server.launcher import TritonLaunchError, TritonServer, TritonSettings, with_ports
 from whisper_runtime.errors import ModelFilesError
 
-EXAMPLE_AUDIO = Path(__file__).resolve().parent.parent.parent / "shared" / "audio" / "jfk.flac"
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf s request_id=%{X-Request-ID}o served_by=%{X-Served-By}o'
 log = logging.getLogger("gateway")
 
@@ -38,18 +37,18 @@ def _parser() -> argparse.ArgumentParser:
         help="start a local Triton at triton_url (gRPC port; HTTP one below, metrics one above: 8000-8002 by default)",
     )
     parser.add_argument("--dev-key-file", type=Path, help="file holding the development key, named in the banner")
+    parser.add_argument("--example-audio", type=Path, help="audio file named in the banner's example command")
     return parser
 
 
-def _banner(config: GatewayConfig, key_file: Path | None) -> str:
+def _banner(config: GatewayConfig, key_file: Path | None, audio: Path | None) -> str:
     base = f"http://{config.host}:{config.port}"
     key = f"$(cat {key_file})" if key_file else "$DATTAVANI_API_KEY"
-    audio = EXAMPLE_AUDIO if EXAMPLE_AUDIO.is_file() else Path("your-audio.flac")
     return (
         f"\nDattavani ASR gateway ready on {base} (Triton {config.triton_url}, model {config.model_name})\n"
         f"Transcribe a file:\n"
         f'  curl -s {base}/v1/audio/transcriptions -H "Authorization: Bearer {key}" '
-        f"-F file=@{audio} -F model={config.model_name}\n"
+        f"-F file=@{audio or 'your-audio.flac'} -F model={config.model_name}\n"
         f"With the OpenAI SDK: OpenAI(base_url='{base}/v1', api_key=...).audio.transcriptions.create(...)\n"
         f"API docs: docs/api.md, spec: {base}/openapi.json\n"
     )
@@ -99,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             except TritonLaunchError as exc:
                 print(f"gateway: Triton failed to start: {exc}", file=sys.stderr)
                 return 1
-        asyncio.run(serve(app, config, _banner(config, args.dev_key_file)))
+        asyncio.run(serve(app, config, _banner(config, args.dev_key_file, args.example_audio)))
     return 0
 
 

@@ -43,7 +43,10 @@ from gateway.middlewares import (
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.tracing import tracer_for
 from gateway.routes import add_routes
-from whisper_runtime.repository import RepositoryLayout
+from whisper_runtime.audio import DecodeLimits
+from whisper_runtime.engine import EngineOptions
+from whisper_runtime.repository import RepositoryLayout, parse_precision
+from whisper_runtime.sessions import SessionOptions
 from whisper_runtime.tokenizer import WhisperTokenizer
 
 OPENAPI_SPEC = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
@@ -61,9 +64,14 @@ def build_backends(config: GatewayConfig) -> list[TranscriptionBackend]:
         if name == "triton":
             breaker = new_breaker(config.breaker_fail_max, config.breaker_recovery_s, name="triton")
             retry = RetryPolicy(config.retry_max_tries, config.retry_base_delay_s, config.retry_max_delay_s)
-            backends.append(ResilientBackend(TritonBackend(config), breaker, retry))
+            triton = TritonBackend(config.triton_url, config.triton_model, config.triton_timeout_s)
+            backends.append(ResilientBackend(triton, breaker, retry))
         else:
-            backends.append(FallbackBackend.load(config))
+            options = EngineOptions(
+                precision=parse_precision(config.fallback_precision),
+                session=SessionOptions(intra_op_threads=config.fallback_threads),
+            )
+            backends.append(FallbackBackend.load(config.model_repository, options, config.fallback_concurrency))
     return backends
 
 
@@ -102,7 +110,9 @@ def create_app(config: GatewayConfig, backends: list[TranscriptionBackend] | Non
         app[CHAIN] = chain
         app[HEALTH] = CachedHealth(chain.health, config.canary_interval_s)
         app[ADMISSION] = Admission(config.max_concurrent_requests, config.max_queued_requests, config.retry_after_s)
-        app[DECODER] = AudioDecoder(config)
+        app[DECODER] = AudioDecoder(
+            DecodeLimits(max_seconds=config.max_audio_seconds, timeout_s=config.decode_timeout_s), config.decode_workers
+        )
         yield
         app[DECODER].close()
         await chain.close()

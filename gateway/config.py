@@ -10,18 +10,42 @@ from __future__ import annotations
 import os
 import tomllib
 import types
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from whisper_runtime.repository import DEFAULT_PRECISION, DEFAULT_REPOSITORY, parse_precision
 
 ENV_PREFIX = "DATTAVANI_"
 CONFIG_FILE_ENV = "DATTAVANI_CONFIG_FILE"
+T = TypeVar("T")
 
 
 BACKEND_NAMES = ("triton", "fallback")
+RANGE = "range"  # the metadata key of a field's range check
+
+
+@dataclass(frozen=True)
+class Range:
+    """What a field's value must be: `description` reads as 'must be <description>'."""
+
+    description: str
+    holds: Callable[[Any], bool]
+
+
+def _ranged(default: T, allowed: Range) -> T:
+    return field(default=default, metadata={RANGE: allowed})
+
+
+def positive(default: T) -> T:
+    """A field whose value must be above zero."""
+    return _ranged(default, Range("positive", lambda value: value > 0))
+
+
+def non_negative(default: T) -> T:
+    """A field whose value must be zero or more."""
+    return _ranged(default, Range("zero or more", lambda value: value >= 0))
 
 
 class ConfigError(ValueError):
@@ -31,13 +55,13 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class GatewayConfig:
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = positive(8080)
     # Connections the kernel queues before the gateway accepts them (bursts of new clients).
-    listen_backlog: int = 1024
+    listen_backlog: int = positive(1024)
     # Triton (gRPC) and the model it serves.
     triton_url: str = "127.0.0.1:8001"
     triton_model: str = "whisper"
-    triton_timeout_s: float = 30.0
+    triton_timeout_s: float = positive(30.0)
     triton_metrics_url: str = "http://127.0.0.1:8002/metrics"
     # Tracing: OTLP/HTTP endpoint (e.g. http://jaeger:4318); tracing is off when unset.
     otlp_endpoint: str | None = None
@@ -46,26 +70,26 @@ class GatewayConfig:
     # Resilience: backends tried in order; breaker and retries around Triton.
     backends: tuple[str, ...] = ("triton", "fallback")
     # The most one 30-second window of a request may take (queueing, retries, the fallback).
-    request_timeout_s: float = 60.0
-    breaker_fail_max: int = 5
-    breaker_recovery_s: float = 10.0
-    retry_max_tries: int = 3
+    request_timeout_s: float = positive(60.0)
+    breaker_fail_max: int = positive(5)
+    breaker_recovery_s: float = positive(10.0)
+    retry_max_tries: int = positive(3)
     retry_base_delay_s: float = 0.1
     retry_max_delay_s: float = 2.0
     # The in-process CPU fallback: the same export, loaded through whisper_runtime.
     model_repository: Path = DEFAULT_REPOSITORY
     fallback_precision: str = DEFAULT_PRECISION
-    fallback_concurrency: int = 1
-    fallback_threads: int = 2
+    fallback_concurrency: int = positive(1)
+    fallback_threads: int = positive(2)
     # Backpressure, readiness and shutdown.
-    max_concurrent_requests: int = 8
-    max_queued_requests: int = 32
-    retry_after_s: int = 1
-    canary_interval_s: float = 5.0
+    max_concurrent_requests: int = positive(8)
+    max_queued_requests: int = non_negative(32)
+    retry_after_s: int = positive(1)
+    canary_interval_s: float = positive(5.0)
     min_free_disk_mb: int = 100
     min_available_memory_mb: int = 200
     drain_grace_s: float = 0.5
-    drain_timeout_s: float = 30.0
+    drain_timeout_s: float = positive(30.0)
     model_name: str = "whisper-tiny.en"
     model_aliases: tuple[str, ...] = ("whisper-1",)
     # Auth: plain keys, and/or a file of SHA-256 hex digests of keys (one per line, # comments).
@@ -73,30 +97,23 @@ class GatewayConfig:
     api_keys_file: Path | None = None
     auth_disabled: bool = False
     # Audio intake limits.
-    max_upload_bytes: int = 25 * 1024 * 1024
-    max_audio_seconds: float = 1800.0
-    decode_timeout_s: float = 30.0
-    decode_workers: int = 2
-    max_field_bytes: int = 4096
+    max_upload_bytes: int = positive(25 * 1024 * 1024)
+    max_audio_seconds: float = positive(1800.0)
+    decode_timeout_s: float = positive(30.0)
+    decode_workers: int = positive(2)
+    max_field_bytes: int = positive(4096)
     # The whole upload must arrive within this (slow clients would otherwise hold their slot).
-    upload_timeout_s: float = 60.0
+    upload_timeout_s: float = positive(60.0)
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
-        positive = (
-            "port", "listen_backlog", "triton_timeout_s", "max_upload_bytes", "max_audio_seconds", "decode_timeout_s",
-            "decode_workers", "max_field_bytes", "upload_timeout_s", "request_timeout_s", "breaker_fail_max",
-            "breaker_recovery_s", "retry_max_tries", "fallback_concurrency", "fallback_threads",
-            "max_concurrent_requests", "retry_after_s", "canary_interval_s", "drain_timeout_s",
-        )  # fmt: skip
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive, not {getattr(self, name)!r}")
+        for setting in fields(self):
+            allowed, value = setting.metadata.get(RANGE), getattr(self, setting.name)
+            if allowed is not None and not allowed.holds(value):
+                raise ConfigError(f"{setting.name} must be {allowed.description}, not {value!r}")
         unknown = set(self.backends) - set(BACKEND_NAMES)
         if unknown or not self.backends:
             raise ConfigError(f"backends must name some of {', '.join(BACKEND_NAMES)}, not {self.backends}")
-        if self.max_queued_requests < 0:
-            raise ConfigError("max_queued_requests must not be negative")
         parse_precision(self.fallback_precision)
         for name in ("otlp_endpoint", "triton_metrics_url"):
             url = getattr(self, name)

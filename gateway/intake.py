@@ -113,9 +113,9 @@ async def _read_form(request: web.Request, config: GatewayConfig) -> UploadedFor
 class AudioDecoder:
     """Decodes uploads to 16 kHz mono PCM on a small thread pool, under the configured limits."""
 
-    def __init__(self, config: GatewayConfig) -> None:
-        self._limits = DecodeLimits(max_seconds=config.max_audio_seconds, timeout_s=config.decode_timeout_s)
-        self._pool = ThreadPoolExecutor(max_workers=config.decode_workers, thread_name_prefix="decode")
+    def __init__(self, limits: DecodeLimits, workers: int) -> None:
+        self._limits = limits
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
 
     def _decode(self, data: bytes) -> np.ndarray:
         pcm = decode_audio(io.BytesIO(data), self._limits)

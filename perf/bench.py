@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from devstack.stack import local_stack
 from export.sources import default_source
-from gateway.launcher import local_stack
 from perf.accuracy import word_error_rate
 from perf.datasets import DATASETS, WARM_UP_CLIP, Clip, load_dataset
 from perf.measure import GpuUtilization, InferenceCounts, PeakRss, average_batches, gpu_name, inference_counts

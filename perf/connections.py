@@ -23,7 +23,7 @@ from pathlib import Path
 
 import aiohttp
 
-from gateway.launcher import local_stack
+from devstack.stack import local_stack
 from perf.accuracy import word_error_rate
 from perf.datasets import Clip, load_dataset
 from perf.measure import tree_rss_mb

@@ -21,12 +21,12 @@ from pathlib import Path
 import requests
 import tritonclient.grpc as grpcclient
 
-from gateway.launcher import local_stack
+from devstack.stack import local_stack
+from perf.datasets import JFK_CLIP
 from perf.provenance import provenance
 from triton_server.client import transcribe_clip
 from whisper_runtime.audio import decode_audio
 
-DEFAULT_AUDIO = Path(__file__).resolve().parent.parent.parent / "shared" / "audio" / "jfk.flac"
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -78,7 +78,7 @@ def paired_overhead_ms(slower: list[float], faster: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m perf.gateway_overhead", description=__doc__)
-    parser.add_argument("--audio", type=Path, default=DEFAULT_AUDIO)
+    parser.add_argument("--audio", type=Path, default=JFK_CLIP)
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--out", type=Path, default=RESULTS / "gateway_overhead.json")
     args = parser.parse_args(argv)

@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 
-from gateway.launcher import Stack, local_stack
+from devstack.stack import Stack, local_stack
 from perf.datasets import load_dataset
 from perf.measure import tree_rss_mb
 from perf.provenance import provenance

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-AUDIO_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "audio"
-JFK = AUDIO_DIR / "jfk.flac"
+from perf.datasets import AUDIO_ROOT, JFK_CLIP
+
+AUDIO_DIR = AUDIO_ROOT
+JFK = JFK_CLIP
+
 JFK_TEXT = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 LIBRISPEECH = sorted((AUDIO_DIR / "librispeech").glob("*.flac"))
 

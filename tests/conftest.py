@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.launcher import GatewayProcess
+from devstack.gateway_process import GatewayProcess
 from tests.audio_files import JFK, LIBRISPEECH
 from tests.gateway_process import gateway_env
 from triton_server.launcher import TritonServer, triton_on_free_ports

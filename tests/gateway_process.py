@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from devstack.gateway_process import gateway_environment
 from triton_server.launcher import TritonServer
 
 TEST_API_KEY = "test-key-0123456789abcdef"
@@ -9,9 +10,4 @@ TEST_API_KEY = "test-key-0123456789abcdef"
 
 def gateway_env(triton: TritonServer, **settings: str) -> dict[str, str]:
     """DATTAVANI_* settings for a gateway in front of `triton` with the test key, plus `settings`."""
-    return {
-        "DATTAVANI_TRITON_URL": triton.settings.grpc_url,
-        "DATTAVANI_TRITON_METRICS_URL": triton.settings.metrics_url,
-        "DATTAVANI_API_KEYS": TEST_API_KEY,
-        **settings,
-    }
+    return gateway_environment(triton.settings, TEST_API_KEY, **settings)

@@ -11,8 +11,6 @@ from pathlib import Path
 from triton_server.launcher import PROFILES, TritonLaunchError, TritonServer, TritonSettings
 from whisper_runtime.repository import DEFAULT_PRECISION, DEFAULT_REPOSITORY, PRECISIONS
 
-EXAMPLE_AUDIO = Path(__file__).resolve().parent.parent.parent / "shared" / "audio" / "jfk.flac"
-
 
 def _parser() -> argparse.ArgumentParser:
     defaults = TritonSettings()
@@ -27,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
         "--profile", choices=PROFILES, help="fused or pipeline (default: pipeline with a GPU, else fused)"
     )
     parser.add_argument("--intra-op-threads", type=int, help="ONNX Runtime threads per model instance")
+    parser.add_argument("--example-audio", type=Path, help="audio file named in the example command printed")
     return parser
 
 
@@ -51,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except TritonLaunchError as exc:
         print(f"triton failed to start: {exc}", file=sys.stderr)
         return 1
-    audio = EXAMPLE_AUDIO if EXAMPLE_AUDIO.is_file() else Path("your-audio.flac")
+    audio = args.example_audio or Path("your-audio.flac")
     print(
         f"\nTriton is ready: HTTP {settings.http_url}, gRPC {settings.grpc_url}, metrics {settings.metrics_url}"
         f" (precision {settings.precision}, profile {settings.serving_profile})\nTranscribe a file with tritonclient:\n"

@@ -17,12 +17,9 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import sysconfig
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -31,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Literal, get_args
 
+from triton_server.child_process import ChildProcess, ChildStartError
 from triton_server.model_settings import INTRA_OP_THREADS_ENV, PRECISION_ENV
 from whisper_runtime.repository import DEFAULT_PRECISION, DEFAULT_REPOSITORY, ENTRY_MODEL, Precision
 from whisper_runtime.sessions import gpu_available
@@ -191,23 +189,27 @@ class TritonServer:
     def __init__(self, settings: TritonSettings | None = None, log: IO[bytes] | None = None) -> None:
         self.settings = settings or TritonSettings()
         self._log = log
-        self._process: subprocess.Popen[bytes] | None = None
+        self._child: ChildProcess | None = None
 
     @property
     def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
+        return None if self._child is None else self._child.pid
 
     def start(self) -> TritonServer:
         installation = TritonInstallation.locate()
         backends = prepare_backends(installation, self.settings.workdir)
-        self._process = subprocess.Popen(
+        self._child = ChildProcess(
+            "tritonserver",
             server_command(self.settings, installation, backends),
-            env=server_environment(self.settings, installation),
-            stdout=self._log,
-            stderr=subprocess.STDOUT if self._log else None,
-            start_new_session=True,  # a Ctrl-C meant for the caller reaches Triton through stop()
+            server_environment(self.settings, installation),
+            log=self._log,
+            own_session=True,  # a Ctrl-C meant for the caller reaches Triton through stop()
         )
-        self.wait_until_ready()
+        try:
+            self._child.start(self.is_ready, self.settings.startup_timeout_s, poll_s=0.25)
+        except ChildStartError as exc:
+            self._child = None
+            raise TritonLaunchError(str(exc)) from exc
         return self
 
     def is_ready(self) -> bool:
@@ -218,30 +220,10 @@ class TritonServer:
         except (urllib.error.URLError, OSError):
             return False
 
-    def wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self.settings.startup_timeout_s
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise TritonLaunchError(f"tritonserver exited with code {self._process.returncode} while starting")
-            if self.is_ready():
-                return
-            time.sleep(0.25)
-        self.stop()
-        raise TritonLaunchError(f"tritonserver not ready after {self.settings.startup_timeout_s:.0f} s")
-
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after `stop_timeout_s`; returns the exit code."""
-        process, self._process = self._process, None
-        if process is None:
-            return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(self.settings.stop_timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        return process.returncode
+        child, self._child = self._child, None
+        return None if child is None else child.stop(self.settings.stop_timeout_s)
 
     def __enter__(self) -> TritonServer:
         return self.start()

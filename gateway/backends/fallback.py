@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
 from gateway.backends import ComponentHealth, Deadline
-from gateway.config import GatewayConfig
 from gateway.errors import BackendTimeoutError, FallbackUnavailableError
 from whisper_runtime.decoding import DecodingResult, Prompt
 from whisper_runtime.engine import EngineOptions, WhisperEngine
 from whisper_runtime.errors import ModelFilesError
-from whisper_runtime.repository import parse_precision
-from whisper_runtime.sessions import SessionOptions
 
 
 class FallbackBackend:
@@ -29,17 +27,13 @@ class FallbackBackend:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fallback")
 
     @classmethod
-    def load(cls, config: GatewayConfig) -> FallbackBackend:
-        """The fallback over `config.model_repository`; unavailable (not fatal) when the export is missing."""
-        options = EngineOptions(
-            precision=parse_precision(config.fallback_precision),
-            session=SessionOptions(intra_op_threads=config.fallback_threads),
-        )
+    def load(cls, repository: Path, options: EngineOptions, concurrency: int) -> FallbackBackend:
+        """The fallback over the export in `repository`; unavailable (not fatal) when the export is missing."""
         try:
-            engine = WhisperEngine.load(config.model_repository, options)
+            engine = WhisperEngine.load(repository, options)
         except ModelFilesError as exc:
-            return cls(None, config.fallback_concurrency, load_error=str(exc))
-        return cls(engine, config.fallback_concurrency)
+            return cls(None, concurrency, load_error=str(exc))
+        return cls(engine, concurrency)
 
     async def decode_window(
         self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline

@@ -7,7 +7,6 @@ import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from gateway.backends import ComponentHealth, Deadline
-from gateway.config import GatewayConfig
 from gateway.errors import BackendError, BackendTimeoutError, BackendUnavailableError
 from gateway.observability.tracing import outgoing_headers
 from triton_server.client import window_request, window_result
@@ -31,10 +30,11 @@ def map_triton_error(exc: InferenceServerException) -> BackendError:
 class TritonBackend:
     name = "triton"
 
-    def __init__(self, config: GatewayConfig) -> None:
-        self._model = config.triton_model
-        self._timeout_s = config.triton_timeout_s
-        self._client = grpcclient.InferenceServerClient(config.triton_url, channel_args=CHANNEL_ARGS)
+    def __init__(self, url: str, model: str, timeout_s: float) -> None:
+        """`model` served by the Triton at gRPC address `url`; each call waits at most `timeout_s`."""
+        self._model = model
+        self._timeout_s = timeout_s
+        self._client = grpcclient.InferenceServerClient(url, channel_args=CHANNEL_ARGS)
 
     async def decode_window(
         self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from devstack.gateway_process import GatewayProcess
 from fuzzing.corpus import cases
 from fuzzing.runner import (
     Budgets,
@@ -16,7 +17,6 @@ from fuzzing.runner import (
     fuzz_gateway,
 )
 from gateway.config import load_config
-from gateway.launcher import GatewayProcess
 from tests.conftest import GATEWAY_TEST_LIMITS
 from tests.gateway_process import TEST_API_KEY
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from gateway.launcher import GatewayProcess
+from devstack.gateway_process import GatewayProcess
 from tests.gateway_process import TEST_API_KEY
 
 AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}

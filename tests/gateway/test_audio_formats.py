@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from devstack.gateway_process import GatewayProcess
 from fuzzing.synthesis import UPLOAD_FORMATS, encode, encode_format
-from gateway.launcher import GatewayProcess
 from tests.audio_files import JFK_TEXT, normalize
 from tests.gateway.http import post_audio
 

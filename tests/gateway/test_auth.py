@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from devstack.gateway_process import GatewayProcess
 from gateway.app import load_openapi
 from gateway.auth import ApiKeyStore, key_digest
 from gateway.config import ConfigError, GatewayConfig
-from gateway.launcher import GatewayProcess
 from tests.audio_files import JFK
 from tests.gateway.http import error_code
 from tests.gateway_process import TEST_API_KEY

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import requests
 
+from devstack.gateway_process import GatewayProcess
 from gateway.admission import Admission
 from gateway.backends import ComponentHealth
 from gateway.health import readiness, system_health
-from gateway.launcher import GatewayProcess
 from tests.gateway.http import AUTH
 
 OK = ComponentHealth("ok", "fine")

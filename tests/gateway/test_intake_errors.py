@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import requests
 
+from devstack.gateway_process import GatewayProcess
 from fuzzing.synthesis import WAVE_UNKNOWN_CODEC, encode, encode_format, mp3_declaring, wav
-from gateway.launcher import GatewayProcess
 from tests.audio_files import JFK, JFK_TEXT, normalize
 from tests.gateway.http import AUTH, error_code, post_audio
 from tests.gateway_process import TEST_API_KEY

@@ -18,7 +18,7 @@ import pytest
 import requests
 from openai import OpenAI
 
-from gateway.launcher import GatewayProcess
+from devstack.gateway_process import GatewayProcess
 from perf.accuracy import word_error_rate
 from perf.datasets import Clip, load_dataset
 from tests.gateway.http import AUTH

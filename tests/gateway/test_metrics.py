@@ -7,7 +7,7 @@ import subprocess
 
 import requests
 
-from gateway.launcher import GatewayProcess
+from devstack.gateway_process import GatewayProcess
 from tests.audio_files import JFK
 from tests.gateway.http import AUTH, post_audio
 

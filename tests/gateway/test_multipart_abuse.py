@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from devstack.gateway_process import GatewayProcess
 from fuzzing.multipart import Part, encode_form, upload_form
 from fuzzing.runner import documented_errors
-from gateway.launcher import GatewayProcess
 from tests.audio_files import JFK, JFK_TEXT, normalize
 from tests.gateway.http import AUTH, post_audio
 from tests.gateway_process import TEST_API_KEY, gateway_env
@@ -150,17 +150,22 @@ def test_a_chunked_upload_over_the_limit_gets_413(gateway: GatewayProcess) -> No
     _assert_documented_error(response, 413, "file_too_large", None)
 
 
-def _server_errors(gateway: GatewayProcess) -> float:
+def _transcriptions_counted(gateway: GatewayProcess, status_prefix: str) -> float:
+    """Transcription requests the gateway has counted with a status starting with `status_prefix`."""
     metrics = requests.get(gateway.url + "/metrics", headers=AUTH, timeout=30).text
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()
-        if line.startswith("dattavani_requests_total") and TRANSCRIPTIONS in line and 'status="5' in line
+        if line.startswith("dattavani_requests_total") and TRANSCRIPTIONS in line and f'status="{status_prefix}' in line
     )
 
 
+def _server_errors(gateway: GatewayProcess) -> float:
+    return _transcriptions_counted(gateway, "5")
+
+
 def test_a_client_hanging_up_mid_upload_is_no_server_error(gateway: GatewayProcess) -> None:
-    before = _server_errors(gateway)
+    before, hung_up_before = _server_errors(gateway), _transcriptions_counted(gateway, "499")
     body, content_type = upload_form(b"\0" * 100_000, "a.wav")
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as connection:
         connection.sendall(
@@ -169,7 +174,10 @@ def test_a_client_hanging_up_mid_upload_is_no_server_error(gateway: GatewayProce
             + body[:5000]
         )
         time.sleep(0.5)
-    time.sleep(0.5)
+    # Until the gateway has counted the hang-up (a fixed 0.5 s wait could end before a slow host got there).
+    deadline = time.monotonic() + 60
+    while _transcriptions_counted(gateway, "499") == hung_up_before and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert _server_errors(gateway) == before
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from openai import OpenAI
 
-from gateway.launcher import GatewayProcess
+from devstack.gateway_process import GatewayProcess
 from tests.audio_files import JFK, JFK_TEXT, normalize
 from tests.gateway_process import TEST_API_KEY
 from tests.subtitles import parse_subtitles

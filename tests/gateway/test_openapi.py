@@ -5,10 +5,10 @@ from __future__ import annotations
 import requests
 import yaml
 
+from devstack.gateway_process import GatewayProcess
 from gateway.app import OPENAPI_SPEC, create_app
 from gateway.config import GatewayConfig
 from gateway.errors import ApiError
-from gateway.launcher import GatewayProcess
 from tests.gateway.http import AUTH
 
 

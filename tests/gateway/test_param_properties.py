@@ -12,9 +12,9 @@ import requests
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from devstack.gateway_process import GatewayProcess
 from fuzzing.multipart import upload_form
 from fuzzing.synthesis import s16, wav
-from gateway.launcher import GatewayProcess
 from tests.gateway.http import AUTH
 
 KNOWN_FIELDS = ("model", "response_format", "language", "temperature", "prompt", "timestamp_granularities[]", "stream")

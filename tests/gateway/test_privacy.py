@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from gateway.launcher import GatewayProcess
+from devstack.gateway_process import GatewayProcess
 from tests.audio_files import JFK, JFK_TEXT
 from tests.gateway.http import post_audio
 from tests.gateway.otlp_receiver import OtlpReceiver

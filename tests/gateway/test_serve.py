@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.audio_files import JFK_TEXT, normalize
+from tests.audio_files import JFK, JFK_TEXT, normalize
 from tests.banner import banner_line
 from triton_server.launcher import free_port_block
 
@@ -25,7 +25,9 @@ def test_gateway_with_its_own_triton_prints_a_working_curl_command(repository: P
         "DATTAVANI_PORT": str(base + 3),
         "DATTAVANI_TRITON_URL": f"127.0.0.1:{base + 1}",
     }
-    command = [sys.executable, "-m", "gateway", "--start-triton", "--dev-key-file", str(key_file)]
+    command = [
+        sys.executable, "-m", "gateway", "--start-triton", "--dev-key-file", str(key_file), "--example-audio", str(JFK),
+    ]  # fmt: skip
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         curl = banner_line(process.stdout, "curl ")

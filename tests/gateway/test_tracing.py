@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway.launcher import GatewayProcess
+from devstack.gateway_process import GatewayProcess
 from tests.audio_files import JFK, JFK_TEXT
 from tests.gateway.http import AUTH, post_audio
 from tests.gateway.otlp_receiver import OtlpReceiver

@@ -15,7 +15,7 @@ import pytest
 import requests
 import yaml
 
-from gateway.launcher import GatewayProcess
+from devstack.gateway_process import GatewayProcess
 from tests.audio_files import JFK
 from tests.gateway.http import AUTH, post_audio
 from tests.gateway_process import TEST_API_KEY

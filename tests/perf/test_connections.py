@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.launcher import GatewayProcess
+from devstack.gateway_process import GatewayProcess
 from perf.connections import open_connections, summarize
 from perf.datasets import load_dataset
 from perf.measure import tree_rss_mb

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.launcher import GatewayProcess, Stack
+from devstack.gateway_process import GatewayProcess
+from devstack.stack import Stack
 from perf.load import RssSampler, drive, growth_per_10k_requests
 from perf.perf_analyzer import LIBRARIES, input_data, library_dir
 from tests.audio_files import JFK

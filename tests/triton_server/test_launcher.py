@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.audio_files import JFK_TEXT, normalize
+from tests.audio_files import JFK, JFK_TEXT, normalize
 from tests.banner import banner_line
 from triton_server.launcher import (
     TritonInstallation,
@@ -84,6 +84,7 @@ def test_serve_command_prints_a_working_example_and_stops_on_sigterm(repository:
     command = [
         sys.executable, "-m", "triton_server",
         "--http-port", str(base), "--grpc-port", str(base + 1), "--metrics-port", str(base + 2),
+        "--example-audio", str(JFK),
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

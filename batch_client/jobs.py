@@ -1,6 +1,6 @@
 """A batch of audio files to transcribe: where each output goes, which are done, their lengths, the summary.
 
-Pure planning and accounting for `gateway.cli`; nothing here sends requests or writes files.
+Pure planning and accounting for `batch_client.cli`; nothing here sends requests or writes files.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def plan_jobs(inputs: Sequence[Path], out_dir: Path, response_format: str) -> li
 
 
 def is_done(output: Path) -> bool:
-    """An output is only ever written whole (see gateway.cli), so a non-empty one is finished."""
+    """An output is only ever written whole (see batch_client.cli), so a non-empty one is finished."""
     try:
         return output.stat().st_size > 0
     except OSError:

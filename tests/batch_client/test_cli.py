@@ -18,10 +18,10 @@ from typing import Any
 import jiwer
 import pytest
 
-from gateway import cli
-from gateway.batch import Failure, Job, OutputCollisionError, Summary, is_done, plan_jobs, probe_seconds
-from gateway.batch_progress import BatchProgress
-from gateway.launcher import GatewayProcess
+from batch_client import cli
+from batch_client.jobs import Failure, Job, OutputCollisionError, Summary, is_done, plan_jobs, probe_seconds
+from batch_client.progress import BatchProgress
+from devstack.gateway_process import GatewayProcess
 from perf.datasets import load_dataset
 from tests.audio_files import AUDIO_DIR, JFK, JFK_TEXT, LIBRISPEECH, normalize
 from tests.gateway_process import TEST_API_KEY, gateway_env
@@ -32,7 +32,7 @@ EVAL_CLIPS = load_dataset("eval-short")  # the manifest: durations and reference
 
 
 def _run_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "gateway.cli", "transcribe", "--url", url, "--api-key", TEST_API_KEY, *args]
+    command = [sys.executable, "-m", "batch_client", "transcribe", "--url", url, "--api-key", TEST_API_KEY, *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
 

@@ -1,4 +1,4 @@
-"""`python -m gateway.cli transcribe FILE_OR_DIR...`: transcribe audio files through the gateway, concurrently.
+"""`python -m batch_client transcribe FILE_OR_DIR...`: transcribe audio files through the gateway, concurrently.
 
 Each input gets one output in --out (a directory's tree is mirrored), written atomically, so a
 rerun skips what is done (--overwrite redoes it). A progress bar on stderr counts files and audio
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import aiohttp
 
-from gateway.batch import Failure, Job, OutputCollisionError, Summary, is_done, plan_jobs, with_durations
-from gateway.batch_progress import BatchProgress
+from batch_client.jobs import Failure, Job, OutputCollisionError, Summary, is_done, plan_jobs, with_durations
+from batch_client.progress import BatchProgress
 from gateway.params import RESPONSE_FORMATS
 
 DEFAULT_TIMEOUT_S = 900.0  # per request: long files take minutes
@@ -157,7 +157,7 @@ def _positive_float(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gateway.cli", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m batch_client", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     transcribe = commands.add_parser("transcribe", help="transcribe files and directories")
     transcribe.add_argument("inputs", nargs="+", type=Path, help="audio files and directories (searched recursively)")
@@ -209,7 +209,3 @@ def main(argv: list[str] | None = None) -> int:
     if options.summary_json:
         write_atomically(options.summary_json, json.dumps(summary.as_json(), indent=2).encode() + b"\n")
     return 1 if summary.failures else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

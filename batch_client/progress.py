@@ -8,7 +8,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from gateway.batch import Job
+from batch_client.jobs import Job
 
 BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}, {rate_fmt}]"
 

@@ -1,0 +1,39 @@
+"""A local stack: a Triton on free ports and a gateway in front of it, started together and stopped together."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.gateway_process import GatewayProcess, gateway_environment
+from triton_server.launcher import Profile, TritonServer, triton_on_free_ports
+from whisper_runtime.repository import Precision
+
+
+@dataclass(frozen=True)
+class Stack:
+    triton: TritonServer
+    gateway: GatewayProcess
+    api_key: str
+
+
+@contextmanager
+def local_stack(
+    workdir: Path,
+    precision: Precision = "int8",
+    gateway_env: dict[str, str] | None = None,
+    profile: Profile | None = None,
+) -> Iterator[Stack]:
+    """Start Triton (in `profile`, None: the default), then the gateway in front of it (configured by
+    `gateway_env`); stop both on exit."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    api_key = secrets.token_urlsafe(16)
+    with ExitStack() as stack:
+        triton = stack.enter_context(triton_on_free_ports(workdir, precision, profile=profile))
+        env = gateway_environment(triton.settings, api_key, **(gateway_env or {}))
+        gateway = GatewayProcess(env, workdir / "gateway.log").start()
+        stack.callback(gateway.stop)
+        yield Stack(triton=triton, gateway=gateway, api_key=api_key)
