@@ -3,6 +3,7 @@ mount exists, every DATTAVANI_* variable is one the code reads, and ports match 
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -11,8 +12,8 @@ import pytest
 import yaml
 
 from gateway.config import ENV_PREFIX, GatewayConfig
+from triton_models.settings import INTRA_OP_THREADS_ENV, PRECISION_ENV
 from triton_server.launcher import TritonSettings, profile_args
-from triton_server.model_settings import INTRA_OP_THREADS_ENV, PRECISION_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILES = ["Dockerfile.triton", "Dockerfile.gateway"]
@@ -27,6 +28,42 @@ def test_every_copied_path_exists(dockerfile: str) -> None:
             *sources, _ = line.split()[1:]
             for source in sources:
                 assert (ROOT / source).exists(), f"{dockerfile}: {source} does not exist"
+
+
+def _first_party_imports(files: list[Path]) -> set[str]:
+    """The repository's packages that `files` import, and all that those import in turn."""
+    packages = {path.name for path in ROOT.iterdir() if (path / "__init__.py").is_file()}
+    found: set[str] = set()
+    pending = list(files)
+    while pending:
+        tree = ast.parse(pending.pop().read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in {name.split(".")[0] for name in names} & packages - found:
+                found.add(name)
+                pending.extend((ROOT / name).rglob("*.py"))
+    return found
+
+
+def _copied_into_the_final_stage(dockerfile: str) -> set[str]:
+    final_stage = (ROOT / dockerfile).read_text().rsplit("\nFROM ", 1)[1]
+    return {line.split()[1] for line in final_stage.splitlines() if line.startswith("COPY") and "--from=" not in line}
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "entry_points"),
+    [
+        ("Dockerfile.triton", sorted((ROOT / "model_repository").glob("*/1/model.py"))),
+        ("Dockerfile.gateway", sorted((ROOT / "gateway").rglob("*.py"))),
+    ],
+)
+def test_each_image_carries_every_package_its_server_imports(dockerfile: str, entry_points: list[Path]) -> None:
+    needed = _first_party_imports(entry_points)
+    assert needed and needed <= _copied_into_the_final_stage(dockerfile), needed - _copied_into_the_final_stage(
+        dockerfile
+    )
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES)

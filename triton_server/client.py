@@ -13,38 +13,32 @@ from pathlib import Path
 
 import numpy as np
 import tritonclient.grpc as grpcclient
+from tritonclient.utils import np_to_triton_dtype
 
+from triton_models import contract
 from whisper_runtime.audio import decode_audio
-from whisper_runtime.decoding import DecodingResult, Prompt
+from whisper_runtime.decoding import DecodingResult
+from whisper_runtime.prompts import Prompt
 from whisper_runtime.repository import DEFAULT_REPOSITORY, ENTRY_MODEL, RepositoryLayout
 from whisper_runtime.tokenizer import WhisperTokenizer
 from whisper_runtime.transcription import TranscriptionOptions, Window, full_text, transcribe
-
-OUTPUT_NAMES = ("TRANSCRIPTS", "TOKENS", "AVG_LOGPROB", "NO_SPEECH_PROB")
 
 
 def window_request(
     pcm: np.ndarray, prompt: Prompt | None = None
 ) -> tuple[list[grpcclient.InferInput], list[grpcclient.InferRequestedOutput]]:
     """Inputs and requested outputs for one clip of at most 30 s (no prompt: text without timestamps)."""
-    wav = grpcclient.InferInput("WAV", [1, pcm.size], "FP32")
-    wav.set_data_from_numpy(pcm.reshape(1, -1).astype(np.float32, copy=False))
-    inputs = [wav]
-    if prompt is not None:
-        prompt_tensor = grpcclient.InferInput("PROMPT", [1, len(prompt)], "INT32")
-        prompt_tensor.set_data_from_numpy(np.array([prompt], dtype=np.int32))
-        inputs.append(prompt_tensor)
-    return inputs, [grpcclient.InferRequestedOutput(name) for name in OUTPUT_NAMES]
+    inputs = []
+    for name, value in contract.window_inputs(pcm, prompt).items():
+        tensor = grpcclient.InferInput(name, list(value.shape), np_to_triton_dtype(value.dtype))
+        tensor.set_data_from_numpy(value)
+        inputs.append(tensor)
+    return inputs, [grpcclient.InferRequestedOutput(name) for name in contract.DECODING_OUTPUTS]
 
 
 def window_result(result: grpcclient.InferResult) -> DecodingResult:
-    tokens = result.as_numpy("TOKENS").reshape(-1)
-    return DecodingResult(
-        tokens=tuple(int(token) for token in tokens if token >= 0),
-        text=result.as_numpy("TRANSCRIPTS").reshape(-1)[0].decode("utf-8"),
-        avg_logprob=float(result.as_numpy("AVG_LOGPROB").reshape(-1)[0]),
-        no_speech_prob=float(result.as_numpy("NO_SPEECH_PROB").reshape(-1)[0]),
-    )
+    (decoded,) = contract.decoding_results({name: result.as_numpy(name) for name in contract.DECODING_OUTPUTS})
+    return decoded
 
 
 def transcribe_clip(client: grpcclient.InferenceServerClient, pcm: np.ndarray, model: str = ENTRY_MODEL) -> str:

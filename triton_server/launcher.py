@@ -28,8 +28,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Literal, get_args
 
+from triton_models.settings import INTRA_OP_THREADS_ENV, PRECISION_ENV
 from triton_server.child_process import ChildProcess, ChildStartError
-from triton_server.model_settings import INTRA_OP_THREADS_ENV, PRECISION_ENV
 from whisper_runtime.repository import DEFAULT_PRECISION, DEFAULT_REPOSITORY, ENTRY_MODEL, Precision
 from whisper_runtime.sessions import gpu_available
 

@@ -10,9 +10,11 @@ import numpy as np
 import onnxruntime as ort
 
 from whisper_runtime.audio import validate_pcm
-from whisper_runtime.decoding import DecodingOptions, DecodingResult, GreedyDecoder, Prompt
+from whisper_runtime.decoder_sessions import DecoderSessions
+from whisper_runtime.decoding import DecodingOptions, DecodingResult, GreedyDecoder
 from whisper_runtime.features import window_features
 from whisper_runtime.model_spec import ModelSpec
+from whisper_runtime.prompts import Prompt
 from whisper_runtime.repository import DEFAULT_PRECISION, Precision, RepositoryLayout
 from whisper_runtime.sessions import SessionOptions, create_session
 from whisper_runtime.tokenizer import WhisperTokenizer
@@ -35,34 +37,36 @@ class WhisperEncoder:
         self.n_mels = n_mels
 
     def features(self, pcm_batch: Sequence[np.ndarray]) -> np.ndarray:
-        """The log-mel window this encoder takes, per clip of validated 16 kHz mono float32 PCM."""
-        return window_features(pcm_batch, self.n_mels)
+        """The log-mel window this encoder takes, per clip of 16 kHz mono PCM of at most 30 s. Every clip is
+        validated here, where PCM enters the core (InvalidAudioError)."""
+        return window_features([validate_pcm(pcm) for pcm in pcm_batch], self.n_mels)
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         (hidden,) = self._session.run(None, {ENCODER_INPUT: np.ascontiguousarray(features, dtype=np.float32)})
         return hidden
 
-    def encode_pcm(self, pcm_batch: Sequence[np.ndarray]) -> np.ndarray:
-        return self.encode(self.features(pcm_batch))
+
+def _encoder(layout: RepositoryLayout, spec: ModelSpec, options: EngineOptions) -> WhisperEncoder:
+    return WhisperEncoder(create_session(layout.encoder(options.precision), options.session), spec.n_mels)
 
 
-def load_spec(repository: Path) -> ModelSpec:
-    return ModelSpec.load(RepositoryLayout(repository).root)
+def _decoder(layout: RepositoryLayout, spec: ModelSpec, options: EngineOptions) -> GreedyDecoder:
+    sessions = DecoderSessions(
+        create_session(layout.decoder(options.precision), options.session),
+        create_session(layout.decoder_with_past(options.precision), options.session),
+        spec.decoder_layers,
+    )
+    return GreedyDecoder(sessions, WhisperTokenizer.from_file(layout.tokenizer), spec)
 
 
 def load_encoder(repository: Path, options: EngineOptions) -> WhisperEncoder:
-    session = create_session(RepositoryLayout(repository).encoder(options.precision), options.session)
-    return WhisperEncoder(session, load_spec(repository).n_mels)
+    layout = RepositoryLayout(repository)
+    return _encoder(layout, ModelSpec.load(layout.root), options)
 
 
 def load_decoder(repository: Path, options: EngineOptions) -> GreedyDecoder:
     layout = RepositoryLayout(repository)
-    return GreedyDecoder(
-        decoder=create_session(layout.decoder(options.precision), options.session),
-        decoder_with_past=create_session(layout.decoder_with_past(options.precision), options.session),
-        tokenizer=WhisperTokenizer.from_file(layout.tokenizer),
-        spec=load_spec(repository),
-    )
+    return _decoder(layout, ModelSpec.load(layout.root), options)
 
 
 class WhisperEngine:
@@ -72,46 +76,42 @@ class WhisperEngine:
         self.spec = spec
         self._encoder = encoder
         self._decoder = decoder
+        self.prompts = decoder.prompts
 
     @classmethod
     def load(cls, repository: Path, options: EngineOptions | None = None) -> WhisperEngine:
         options = options or EngineOptions()
-        return cls(load_spec(repository), load_encoder(repository, options), load_decoder(repository, options))
-
-    @property
-    def prompt(self) -> Prompt:
-        """The tokens a decoding starts from by default (text, no timestamps)."""
-        return self._decoder.prompt
+        layout = RepositoryLayout(repository)
+        spec = ModelSpec.load(layout.root)
+        return cls(spec, _encoder(layout, spec, options), _decoder(layout, spec, options))
 
     @property
     def tokenizer(self) -> WhisperTokenizer:
         return self._decoder.tokenizer
 
-    def check_prompt(self, prompt: Sequence[int]) -> Prompt:
-        return self._decoder.check_prompt(prompt)
-
     def features(self, pcm_batch: Sequence[np.ndarray]) -> np.ndarray:
-        return self._encoder.features([validate_pcm(pcm) for pcm in pcm_batch])
+        return self._encoder.features(pcm_batch)
 
-    def transcribe_features(
+    def decode_features(
         self,
         features: np.ndarray,
         options: DecodingOptions | None = None,
         prompts: Sequence[Prompt] | None = None,
     ) -> list[DecodingResult]:
+        """One decoded window per row of log-mel `features`, each from its prompt."""
         return self._decoder.decode(self._encoder.encode(features), options, prompts)
 
-    def transcribe_batch(
+    def decode_batch(
         self,
         pcm_batch: Sequence[np.ndarray],
         options: DecodingOptions | None = None,
         prompts: Sequence[Prompt] | None = None,
     ) -> list[DecodingResult]:
-        """Decode clips of at most 30 s of 16 kHz mono float32 PCM, each from its prompt."""
-        return self.transcribe_features(self.features(pcm_batch), options, prompts)
+        """One decoded window per clip of at most 30 s of 16 kHz mono PCM, each from its prompt."""
+        return self.decode_features(self.features(pcm_batch), options, prompts)
 
     def decode_window(self, window: Window, decoding: DecodingOptions | None = None) -> DecodingResult:
-        (result,) = self.transcribe_batch([window.pcm], decoding, prompts=[window.prompt])
+        (result,) = self.decode_batch([window.pcm], decoding, prompts=[window.prompt])
         return result
 
     def transcribe(

@@ -22,7 +22,7 @@ class InvalidAudioError(InvalidInputError):
 
 
 class InvalidPromptError(InvalidInputError):
-    """A decoder prompt is not a Whisper prompt (see `SpecialTokens.prompt`)."""
+    """A decoder prompt is not a Whisper prompt (see `whisper_runtime.prompts.PromptRules`)."""
 
     code = "invalid_prompt"
 

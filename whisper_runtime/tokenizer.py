@@ -1,4 +1,4 @@
-"""Whisper tokens: special ids, timestamp tokens, decoder prompts, and text <-> token ids."""
+"""Whisper tokens: special ids, timestamp tokens, and text <-> token ids (prompts: `whisper_runtime.prompts`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from tokenizers import Tokenizer
 
 from whisper_runtime.errors import ModelFilesError
 
-# Whisper keeps at most n_text_ctx // 2 - 1 previous tokens in a prompt.
-MAX_PREVIOUS_TOKENS = 223
+# Timestamp tokens follow <|notimestamps|>: 0.00 s to 30.00 s in steps of 0.02 s, the end of the vocabulary.
+TIMESTAMP_TOKENS = 1501
 
 
 @dataclass(frozen=True)
@@ -28,16 +28,10 @@ class SpecialTokens:
     def timestamp_begin(self) -> int:
         return self.no_timestamps + 1
 
-    def prompt(self, previous: Sequence[int] = (), timestamps: bool = False) -> tuple[int, ...]:
-        """The tokens a decoding starts from: optional previous text, start of transcript, and
-        <|notimestamps|> unless timestamps are wanted. At most MAX_PREVIOUS_TOKENS of `previous`
-        are kept (the latest), as Whisper does, so that half the text context stays for new tokens."""
-        kept = tuple(previous[-MAX_PREVIOUS_TOKENS:]) if previous else ()
-        head = (self.start_of_prev, *kept) if kept else ()
-        return (*head, self.start_of_transcript, *(() if timestamps else (self.no_timestamps,)))
-
-    def wants_timestamps(self, prompt: Sequence[int]) -> bool:
-        return prompt[-1] != self.no_timestamps
+    @property
+    def vocab_size(self) -> int:
+        """The model's vocabulary: text and control tokens, then the timestamps."""
+        return self.timestamp_begin + TIMESTAMP_TOKENS
 
 
 # Each control token by its name(s): English-only checkpoints call <|nospeech|> <|nocaptions|>.

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from whisper_runtime.audio import HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE
-from whisper_runtime.decoding import DecodingResult, Prompt
+from whisper_runtime.decoding import DecodingResult
+from whisper_runtime.prompts import Prompt, PromptRules
 from whisper_runtime.tokenizer import WhisperTokenizer
 
 FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH  # 100 mel frames per second
@@ -94,6 +95,7 @@ class Transcription:
     def __init__(self, pcm: np.ndarray, tokenizer: WhisperTokenizer, options: TranscriptionOptions) -> None:
         self._pcm = pcm
         self._tokenizer = tokenizer
+        self._prompts = PromptRules(tokenizer.special)
         self._options = options
         self._timestamps = options.timestamps or pcm.size > N_SAMPLES
         self._total_frames = -(-pcm.size // HOP_LENGTH)
@@ -123,7 +125,7 @@ class Transcription:
             return None
         frames = min(N_FRAMES, self._total_frames - self._seek)
         pcm = self._pcm[self._seek * HOP_LENGTH : (self._seek + frames) * HOP_LENGTH]
-        prompt = self._tokenizer.special.prompt(self._history[self._prompt_since :], self._timestamps)
+        prompt = self._prompts.build(self._history[self._prompt_since :], self._timestamps)
         return Window(self._seek, frames, pcm, prompt)
 
     def accept(self, window: Window, result: DecodingResult) -> list[Segment]:

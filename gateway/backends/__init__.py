@@ -10,7 +10,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from whisper_runtime.decoding import DecodingResult, Prompt
+from whisper_runtime.decoding import DecodingResult
+from whisper_runtime.prompts import Prompt
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from opentelemetry.trace import NoOpTracer, Tracer
 
 from gateway.backends import ComponentHealth, Deadline, TranscriptionBackend
 from gateway.errors import BackendError
-from whisper_runtime.decoding import DecodingResult, Prompt
+from whisper_runtime.decoding import DecodingResult
+from whisper_runtime.prompts import Prompt
 
 log = logging.getLogger("gateway.chain")
 

@@ -10,9 +10,10 @@ import numpy as np
 
 from gateway.backends import ComponentHealth, Deadline
 from gateway.errors import BackendTimeoutError, FallbackUnavailableError
-from whisper_runtime.decoding import DecodingResult, Prompt
+from whisper_runtime.decoding import DecodingResult
 from whisper_runtime.engine import EngineOptions, WhisperEngine
 from whisper_runtime.errors import ModelFilesError
+from whisper_runtime.prompts import Prompt
 
 
 class FallbackBackend:
@@ -46,7 +47,7 @@ class FallbackBackend:
                 async with self._slots:
                     loop = asyncio.get_running_loop()
                     prompts = None if prompt is None else [prompt]
-                    (result,) = await loop.run_in_executor(self._pool, engine.transcribe_batch, [pcm], None, prompts)
+                    (result,) = await loop.run_in_executor(self._pool, engine.decode_batch, [pcm], None, prompts)
         except TimeoutError as exc:
             raise BackendTimeoutError("the CPU fallback did not finish before the request's deadline") from exc
         return result

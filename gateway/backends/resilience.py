@@ -21,7 +21,8 @@ from opentelemetry import trace
 
 from gateway.backends import ComponentHealth, Deadline, TranscriptionBackend
 from gateway.errors import BackendError, BackendUnavailableError, CircuitOpenError
-from whisper_runtime.decoding import DecodingResult, Prompt
+from whisper_runtime.decoding import DecodingResult
+from whisper_runtime.prompts import Prompt
 
 log = logging.getLogger("gateway.resilience")
 

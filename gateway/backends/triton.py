@@ -11,7 +11,8 @@ from gateway.errors import BackendError, BackendTimeoutError, BackendUnavailable
 from gateway.observability.tracing import outgoing_headers
 from triton_server.client import window_request, window_result
 from whisper_runtime.audio import SAMPLE_RATE
-from whisper_runtime.decoding import DecodingResult, Prompt
+from whisper_runtime.decoding import DecodingResult
+from whisper_runtime.prompts import Prompt
 
 CANARY_PCM = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)  # half a second of silence
 # Reconnect quickly once Triton is back, instead of gRPC's default backoff of up to two minutes.

@@ -43,7 +43,7 @@ def test_the_int8_export_is_smaller_and_transcribes_speech(
     sizes = {precision: sum(f.stat().st_size for f in RepositoryLayout(repository).onnx_files(precision))
              for precision in ("fp32", "int8")}  # fmt: skip
     assert sizes["int8"] < sizes["fp32"] / 2
-    (result,) = WhisperEngine.load(repository, EngineOptions(precision="int8")).transcribe_batch([jfk_pcm])
+    (result,) = WhisperEngine.load(repository, EngineOptions(precision="int8")).decode_batch([jfk_pcm])
     assert normalize(result.text) == normalize(JFK_TEXT)
 
 

@@ -23,7 +23,8 @@ from gateway.errors import (
     TooManyRequestsError,
 )
 from gateway.health import CachedHealth
-from whisper_runtime.decoding import DecodingResult, Prompt
+from whisper_runtime.decoding import DecodingResult
+from whisper_runtime.prompts import Prompt
 
 PCM = np.zeros(1600, dtype=np.float32)
 

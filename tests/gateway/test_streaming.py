@@ -21,7 +21,8 @@ from gateway.backends import ComponentHealth, Deadline
 from gateway.config import GatewayConfig
 from gateway.errors import BackendUnavailableError
 from whisper_runtime.audio import SAMPLE_RATE
-from whisper_runtime.decoding import DecodingResult, Prompt
+from whisper_runtime.decoding import DecodingResult
+from whisper_runtime.prompts import Prompt
 from whisper_runtime.repository import DEFAULT_REPOSITORY, RepositoryLayout
 from whisper_runtime.tokenizer import WhisperTokenizer
 

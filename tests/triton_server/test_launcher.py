@@ -12,6 +12,7 @@ import pytest
 
 from tests.audio_files import JFK, JFK_TEXT, normalize
 from tests.banner import banner_line
+from triton_models.settings import PRECISION_ENV, read_model_settings
 from triton_server.launcher import (
     TritonInstallation,
     TritonLaunchError,
@@ -24,7 +25,6 @@ from triton_server.launcher import (
     server_environment,
     with_ports,
 )
-from triton_server.model_settings import PRECISION_ENV, read_model_settings
 
 
 def test_backend_dir_carries_the_stub_for_this_interpreter(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def test_librispeech_through_triton_equals_the_in_process_decode(
     server: TritonServer = request.getfixturevalue(server_fixture)
     engine = engine_for(precision)
     for name, pcm in librispeech_pcm.items():
-        (expected,) = engine.transcribe_batch([pcm])
+        (expected,) = engine.decode_batch([pcm])
         assert http_transcribe(server, pcm) == expected.text, name
 
 

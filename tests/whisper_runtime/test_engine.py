@@ -19,7 +19,7 @@ Engines = Callable[[Precision], WhisperEngine]
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_engine_transcribes_jfk(engine_for: Engines, jfk_pcm: np.ndarray, precision: Precision) -> None:
-    (result,) = engine_for(precision).transcribe_batch([jfk_pcm])
+    (result,) = engine_for(precision).decode_batch([jfk_pcm])
     assert normalize(result.text) == normalize(JFK_TEXT)
 
 
@@ -28,8 +28,8 @@ def test_fp32_tokens_equal_faster_whisper_on_the_same_features(
 ) -> None:
     engine = engine_for("fp32")
     features = engine.features([jfk_pcm, *librispeech_pcm.values()])
-    ours = [list(result.tokens) for result in engine.transcribe_features(features)]
-    assert ours == reference_tokens(features, list(engine.prompt))
+    ours = [list(result.tokens) for result in engine.decode_features(features)]
+    assert ours == reference_tokens(features, list(engine.prompts.default))
 
 
 def test_a_batch_decodes_like_its_rows_alone_in_fp32(
@@ -37,24 +37,24 @@ def test_a_batch_decodes_like_its_rows_alone_in_fp32(
 ) -> None:
     engine = engine_for("fp32")
     clips = list(librispeech_pcm.values())
-    batched = engine.transcribe_batch(clips)
-    alone = [engine.transcribe_batch([clip])[0] for clip in clips]
+    batched = engine.decode_batch(clips)
+    alone = [engine.decode_batch([clip])[0] for clip in clips]
     assert [r.tokens for r in batched] == [r.tokens for r in alone]
 
 
 def test_max_new_tokens_bounds_the_output(engine_for: Engines, jfk_pcm: np.ndarray) -> None:
-    (result,) = engine_for("int8").transcribe_batch([jfk_pcm], DecodingOptions(max_new_tokens=3))
+    (result,) = engine_for("int8").decode_batch([jfk_pcm], DecodingOptions(max_new_tokens=3))
     assert len(result.tokens) == 3
 
 
 def test_engine_rejects_empty_audio(engine_for: Engines) -> None:
     with pytest.raises(EmptyAudioError):
-        engine_for("int8").transcribe_batch([np.zeros(0, dtype=np.float32)])
+        engine_for("int8").decode_batch([np.zeros(0, dtype=np.float32)])
 
 
 def test_a_loud_clip_cannot_spoil_the_rows_batched_with_it(engine_for: Engines, jfk_pcm: np.ndarray) -> None:
     # Finite but huge samples (a float WAV can hold them) once overflowed the log-mel to inf, and
     # int8 dynamic quantization then turned every row of the batch into "!!!!".
     loud = np.full(16000, 3e38, dtype=np.float32)
-    good, _ = engine_for("int8").transcribe_batch([jfk_pcm, loud])
+    good, _ = engine_for("int8").decode_batch([jfk_pcm, loud])
     assert normalize(good.text) == normalize(JFK_TEXT)

@@ -13,6 +13,7 @@ from whisper_runtime.audio import SAMPLE_RATE
 from whisper_runtime.decoding import DecodingResult
 from whisper_runtime.engine import WhisperEngine
 from whisper_runtime.errors import InvalidPromptError
+from whisper_runtime.prompts import PromptRules
 from whisper_runtime.repository import Precision, RepositoryLayout
 from whisper_runtime.tokenizer import WhisperTokenizer
 from whisper_runtime.transcription import (
@@ -135,13 +136,13 @@ def test_text_without_timestamps_is_one_segment_per_window(tokenizer: WhisperTok
     script = Script(tokenizer, [" Hello there."])
     segments = run(tokenizer, 3.5, script, TranscriptionOptions(timestamps=False))
     assert spans(segments) == [(0.0, 3.5, "Hello there.")]
-    assert script.seen[0].prompt == tokenizer.special.prompt()
+    assert script.seen[0].prompt == PromptRules(tokenizer.special).default
 
 
 def test_audio_over_one_window_always_decodes_timestamps(tokenizer: WhisperTokenizer) -> None:
     script = Script(tokenizer, [0, " One.", 1400], [0, " Two.", 200])
     run(tokenizer, 40.0, script, TranscriptionOptions(timestamps=False))
-    assert all(tokenizer.special.wants_timestamps(w.prompt) for w in script.seen)
+    assert all(PromptRules(tokenizer.special).wants_timestamps(w.prompt) for w in script.seen)
 
 
 def test_a_result_for_another_window_is_refused(tokenizer: WhisperTokenizer) -> None:
@@ -169,4 +170,4 @@ def test_the_engine_decodes_timestamps_for_short_audio(engine_for: Engines, jfk_
 )
 def test_malformed_prompts_are_refused(engine_for: Engines, jfk_pcm: np.ndarray, prompt: tuple[int, ...]) -> None:
     with pytest.raises(InvalidPromptError):
-        engine_for("int8").transcribe_batch([jfk_pcm], prompts=[prompt])
+        engine_for("int8").decode_batch([jfk_pcm], prompts=[prompt])

@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from triton_server import whisper_tensors
-from triton_server.model_settings import read_model_settings
-from triton_server.python_model import execute_batch
-from whisper_runtime.decoding import Prompt
+from triton_models import contract
+from triton_models.settings import read_model_settings
+from triton_models.stub import execute_batch, request_clips, request_prompts
 from whisper_runtime.engine import WhisperEngine
+from whisper_runtime.prompts import Prompt
 
 
 class TritonPythonModel:
@@ -20,12 +20,13 @@ class TritonPythonModel:
         self.engine = WhisperEngine.load(settings.repository, settings.engine)
 
     def execute(self, requests: list[Any]) -> list[Any]:
-        return execute_batch(requests, self._rows, self._transcribe)
+        return execute_batch(requests, self._rows, self._decode)
 
     def _rows(self, request: Any) -> list[tuple[np.ndarray, Prompt]]:
-        clips = whisper_tensors.clips(request)
-        return list(zip(clips, whisper_tensors.prompts(request, len(clips), self.engine), strict=True))
+        """Each row's log-mel window (computed here, so bad audio fails its own request only) and prompt."""
+        features = self.engine.features(request_clips(request))
+        return list(zip(features, request_prompts(request, len(features), self.engine.prompts), strict=True))
 
-    def _transcribe(self, rows: list[tuple[np.ndarray, Prompt]]) -> dict[str, np.ndarray]:
-        results = self.engine.transcribe_batch([clip for clip, _ in rows], prompts=[prompt for _, prompt in rows])
-        return whisper_tensors.decoding_outputs(results)
+    def _decode(self, rows: list[tuple[np.ndarray, Prompt]]) -> dict[str, np.ndarray]:
+        features = np.stack([row for row, _ in rows])
+        return contract.decoding_outputs(self.engine.decode_features(features, prompts=[prompt for _, prompt in rows]))

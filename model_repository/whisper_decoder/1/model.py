@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from triton_server import whisper_tensors
-from triton_server.model_settings import read_model_settings
-from triton_server.python_model import execute_batch, required_array
-from whisper_runtime.decoding import Prompt
+from triton_models import contract
+from triton_models.settings import read_model_settings
+from triton_models.stub import execute_batch, request_prompts, required_array
 from whisper_runtime.engine import load_decoder
+from whisper_runtime.prompts import Prompt
 
 
 class TritonPythonModel:
@@ -23,9 +23,9 @@ class TritonPythonModel:
         return execute_batch(requests, self._rows, self._decode)
 
     def _rows(self, request: Any) -> list[tuple[np.ndarray, Prompt]]:
-        hidden = required_array(request, "ENCODER_OUTPUT")
-        return list(zip(hidden, whisper_tensors.prompts(request, len(hidden), self.decoder), strict=True))
+        hidden = required_array(request, contract.ENCODER_OUTPUT)
+        return list(zip(hidden, request_prompts(request, len(hidden), self.decoder.prompts), strict=True))
 
     def _decode(self, rows: list[tuple[np.ndarray, Prompt]]) -> dict[str, np.ndarray]:
         hidden = np.stack([row for row, _ in rows])
-        return whisper_tensors.decoding_outputs(self.decoder.decode(hidden, prompts=[prompt for _, prompt in rows]))
+        return contract.decoding_outputs(self.decoder.decode(hidden, prompts=[prompt for _, prompt in rows]))

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from triton_server import whisper_tensors
-from triton_server.model_settings import read_model_settings
-from triton_server.python_model import execute_batch
+import numpy as np
+
+from triton_models import contract
+from triton_models.settings import read_model_settings
+from triton_models.stub import execute_batch, request_clips
 from whisper_runtime.engine import load_encoder
 
 
@@ -17,6 +19,11 @@ class TritonPythonModel:
         self.encoder = load_encoder(settings.repository, settings.engine)
 
     def execute(self, requests: list[Any]) -> list[Any]:
-        return execute_batch(
-            requests, whisper_tensors.clips, lambda clips: {"ENCODER_OUTPUT": self.encoder.encode_pcm(clips)}
-        )
+        return execute_batch(requests, self._rows, self._encode)
+
+    def _rows(self, request: Any) -> list[np.ndarray]:
+        """Each row's log-mel window (computed here, so bad audio fails its own request only)."""
+        return list(self.encoder.features(request_clips(request)))
+
+    def _encode(self, features: list[np.ndarray]) -> dict[str, np.ndarray]:
+        return {contract.ENCODER_OUTPUT: self.encoder.encode(np.stack(features))}

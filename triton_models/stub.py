@@ -1,6 +1,7 @@
 """Glue shared by our Triton python-backend models: tensors in, a batch run, responses out.
 
-Imported only inside Triton's python stub, where `triton_python_backend_utils` exists.
+Imported only inside Triton's python stub, where `triton_python_backend_utils` exists; the tensors
+themselves are `triton_models.contract`'s.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from typing import Any, TypeVar
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from triton_models import contract
 from whisper_runtime.errors import InvalidInputError
+from whisper_runtime.prompts import Prompt, PromptRules
 
 Parsed = TypeVar("Parsed")
 Outputs = dict[str, np.ndarray]
@@ -29,6 +32,16 @@ def required_array(request: Any, name: str) -> np.ndarray:
     if array is None:
         raise InvalidInputError(f"input {name} is missing")
     return array
+
+
+def request_clips(request: Any) -> list[np.ndarray]:
+    """The clips of one request (WAV, cut to WAV_LENS when sent)."""
+    return contract.read_clips(required_array(request, contract.WAV), input_array(request, contract.WAV_LENS))
+
+
+def request_prompts(request: Any, rows: int, rules: PromptRules) -> list[Prompt]:
+    """The checked prompt of each of `rows` rows of one request (the default where PROMPT was not sent)."""
+    return contract.read_prompts(input_array(request, contract.PROMPT), rows, rules)
 
 
 def execute_batch(

@@ -1,0 +1,62 @@
+"""The models' tensor contract: what the models write, their clients read back; config.pbtxt agrees with it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from triton_models import contract
+from whisper_runtime.decoding import DecodingResult
+from whisper_runtime.errors import InvalidAudioError, InvalidPromptError
+from whisper_runtime.prompts import PromptRules
+from whisper_runtime.repository import DEFAULT_REPOSITORY
+from whisper_runtime.tokenizer import SpecialTokens
+
+RULES = PromptRules(SpecialTokens(50256, 50257, 50360, 50361, 50362))
+RESULTS = [
+    DecodingResult(tokens=(440, 50363), text="Hé", avg_logprob=-0.25, no_speech_prob=0.01),
+    DecodingResult(tokens=(), text="", avg_logprob=-1.5, no_speech_prob=0.9),
+]
+CONFIGS = sorted(DEFAULT_REPOSITORY.glob("*/config.pbtxt")) + sorted(DEFAULT_REPOSITORY.glob("*/configs/*.pbtxt"))
+
+
+def test_what_a_model_writes_its_client_reads_back() -> None:
+    outputs = contract.decoding_outputs(RESULTS)
+    assert outputs[contract.TOKENS].tolist() == [[440, 50363], [contract.TOKEN_PADDING, contract.TOKEN_PADDING]]
+    assert contract.decoding_results(outputs) == [
+        DecodingResult(r.tokens, r.text, float(np.float32(r.avg_logprob)), float(np.float32(r.no_speech_prob)))
+        for r in RESULTS
+    ]
+
+
+def test_a_window_request_carries_its_pcm_and_prompt_as_the_model_reads_them() -> None:
+    pcm = np.linspace(-0.5, 0.5, 16000, dtype=np.float32)
+    prompt = RULES.build(timestamps=True)
+    inputs = contract.window_inputs(pcm, prompt)
+    assert set(inputs) == {contract.WAV, contract.PROMPT}
+    assert [clip.tolist() for clip in contract.read_clips(inputs[contract.WAV], None)] == [pcm.tolist()]
+    assert contract.read_prompts(inputs[contract.PROMPT], 1, RULES) == [prompt]
+    assert contract.read_prompts(None, 2, RULES) == [RULES.default] * 2
+    assert set(contract.window_inputs(pcm)) == {contract.WAV}
+
+
+def test_clips_are_cut_to_their_lengths_and_bad_lengths_or_prompts_refused() -> None:
+    wav = np.zeros((2, 100), dtype=np.float32)
+    assert [len(clip) for clip in contract.read_clips(wav, np.array([[100], [40]], dtype=np.int32))] == [100, 40]
+    with pytest.raises(InvalidAudioError, match="WAV_LENS"):
+        contract.read_clips(wav, np.array([[101], [40]], dtype=np.int32))
+    with pytest.raises(InvalidPromptError, match="does not fit"):
+        contract.read_prompts(np.array([[50257]], dtype=np.int32), 2, RULES)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: str(path.relative_to(DEFAULT_REPOSITORY)))
+def test_every_tensor_a_config_names_is_in_the_contract(config: Path) -> None:
+    text = config.read_text()
+    tensors = set(re.findall(r'\{\s*name:\s*"(\w+)"', text))
+    known = {value for name, value in vars(contract).items() if name.isupper() and isinstance(value, str)}
+    assert tensors and tensors <= known, tensors - known
+    if re.search(r'^name: "whisper"$', text, re.MULTILINE):  # the entry model, in either profile
+        assert tensors == {contract.WAV, contract.WAV_LENS, contract.PROMPT, *contract.DECODING_OUTPUTS}
