@@ -8,11 +8,16 @@ starts it) loads the model again from the configuration it serves with the chang
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import tritonclient.http as httpclient
+
+# States a model passes through after a load call; the outcome is read once none is in one.
+TRANSITIONAL_STATES = ("LOADING", "UNLOADING")
+SETTLE_TIMEOUT_S = 120.0
 
 
 def _set_instances(config: dict[str, Any], value: int) -> None:
@@ -92,6 +97,18 @@ def _model_states(client: httpclient.InferenceServerClient) -> dict[str, str]:
     }
 
 
+def _settled_states(client: httpclient.InferenceServerClient, timeout_s: float) -> dict[str, str]:
+    """`_model_states` once no model is still LOADING or UNLOADING (Triton unloads an ensemble that no
+    longer fits after the load call has returned; a slow host was seen mid-UNLOADING), or at `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        states = _model_states(client)
+        moving = any(state.startswith(TRANSITIONAL_STATES) for state in states.values())
+        if not moving or time.monotonic() > deadline:
+            return states
+        time.sleep(0.1)
+
+
 def apply_overrides(http_url: str, overrides: Sequence[ConfigOverride]) -> dict[str, dict[str, Any]]:
     """Reload each model named in `overrides` on the Triton at `http_url` (host:port), in order, with its
     changes; returns the configurations now served. An ensemble is reloaded by Triton when a model in
@@ -108,7 +125,7 @@ def apply_overrides(http_url: str, overrides: Sequence[ConfigOverride]) -> dict[
             for override in (o for o in overrides if o.model == model):
                 FIELDS[override.field].apply(config, override.value)
             client.load_model(model, config=json.dumps(config))
-        after = _model_states(client)
+        after = _settled_states(client, SETTLE_TIMEOUT_S)
         expected = [name for name, state in before.items() if not state] + changed
         broken = {name: after.get(name, "not in the repository") for name in dict.fromkeys(expected)}
         broken = {name: state for name, state in broken.items() if state}
