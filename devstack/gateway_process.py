@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from triton_server.child_process import ChildProcess, ChildStartError
+from triton_server.child_process import ChildProcess, ChildStartError, answers_ok
 from triton_server.launcher import TritonSettings, free_port_block
 
 STOP_TIMEOUT_S = 30.0  # longer than the gateway's default drain
@@ -41,7 +39,8 @@ class GatewayProcess:
 
     def start(self, timeout_s: float = 60.0) -> GatewayProcess:
         with self._log_path.open("ab") as log:
-            self._child = ChildProcess("gateway", [sys.executable, "-m", "gateway"], self._env, log, self._cwd)
+            command = [sys.executable, "-m", "gateway"]
+            self._child = ChildProcess("gateway", command, self._env, STOP_TIMEOUT_S, log, self._cwd)
             try:
                 self._child.start(self.is_live, timeout_s)
             except ChildStartError as exc:
@@ -50,11 +49,7 @@ class GatewayProcess:
         return self
 
     def is_live(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health/live", timeout=1):  # noqa: S310  # nosec B310
-                return True
-        except (urllib.error.URLError, OSError):
-            return False
+        return answers_ok(f"{self.url}/health/live", timeout_s=1)
 
     def log(self) -> str:
         return self._log_path.read_text(errors="replace")
@@ -62,4 +57,4 @@ class GatewayProcess:
     def stop(self, already_signalled: bool = False) -> int | None:
         """SIGTERM (unless the caller sent it), then SIGKILL after STOP_TIMEOUT_S; returns the exit code."""
         child, self._child = self._child, None
-        return None if child is None else child.stop(STOP_TIMEOUT_S, already_signalled)
+        return None if child is None else child.stop(already_signalled)

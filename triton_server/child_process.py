@@ -9,9 +9,20 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
+
+
+def answers_ok(url: str, timeout_s: float) -> bool:
+    """Whether a GET of `url` (a server's own readiness or liveness route) answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310  # nosec B310
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 class ChildStartError(RuntimeError):
@@ -27,6 +38,7 @@ class ChildProcess:
         name: str,
         command: Sequence[str],
         env: Mapping[str, str],
+        stop_timeout_s: float,
         log: IO[bytes] | None = None,
         cwd: Path | None = None,
         own_session: bool = False,
@@ -34,6 +46,7 @@ class ChildProcess:
         self.name = name
         self._command = list(command)
         self._env = dict(env)
+        self._stop_timeout_s = stop_timeout_s
         self._log = log
         self._cwd = cwd
         self._own_session = own_session
@@ -63,11 +76,12 @@ class ChildProcess:
             if is_ready():
                 return
             time.sleep(poll_s)
-        self.stop(timeout_s=5.0)
+        self.stop()
         raise ChildStartError(f"{self.name} not ready after {timeout_s:.0f} s")
 
-    def stop(self, timeout_s: float, already_signalled: bool = False) -> int | None:
-        """SIGTERM (unless the caller sent it), then SIGKILL after `timeout_s`; the exit code (None if not started)."""
+    def stop(self, already_signalled: bool = False) -> int | None:
+        """SIGTERM (unless the caller sent it), then SIGKILL after `stop_timeout_s`; the exit code (None if not
+        started)."""
         process, self._process = self._process, None
         if process is None:
             return None
@@ -75,7 +89,7 @@ class ChildProcess:
             if not already_signalled:
                 process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout_s)
+                process.wait(self._stop_timeout_s)
             except subprocess.TimeoutExpired:
                 if self._own_session:
                     os.killpg(process.pid, signal.SIGKILL)

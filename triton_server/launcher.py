@@ -20,8 +20,6 @@ import shutil
 import socket
 import sys
 import sysconfig
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -29,7 +27,7 @@ from pathlib import Path
 from typing import IO, Literal, get_args
 
 from triton_models.settings import INTRA_OP_THREADS_ENV, PRECISION_ENV
-from triton_server.child_process import ChildProcess, ChildStartError
+from triton_server.child_process import ChildProcess, ChildStartError, answers_ok
 from whisper_runtime.repository import DEFAULT_PRECISION, DEFAULT_REPOSITORY, ENTRY_MODEL, Precision
 from whisper_runtime.sessions import gpu_available
 
@@ -202,6 +200,7 @@ class TritonServer:
             "tritonserver",
             server_command(self.settings, installation, backends),
             server_environment(self.settings, installation),
+            stop_timeout_s=self.settings.stop_timeout_s,
             log=self._log,
             own_session=True,  # a Ctrl-C meant for the caller reaches Triton through stop()
         )
@@ -213,17 +212,12 @@ class TritonServer:
         return self
 
     def is_ready(self) -> bool:
-        url = f"http://{self.settings.http_url}/v2/models/{ENTRY_MODEL}/ready"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # nosec B310
-                return response.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
+        return answers_ok(f"http://{self.settings.http_url}/v2/models/{ENTRY_MODEL}/ready", timeout_s=2)
 
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after `stop_timeout_s`; returns the exit code."""
         child, self._child = self._child, None
-        return None if child is None else child.stop(self.settings.stop_timeout_s)
+        return None if child is None else child.stop()
 
     def __enter__(self) -> TritonServer:
         return self.start()
