@@ -10,7 +10,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 EXTRAS := serve,export,dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps export serve test rehearse lint typecheck security pytest bench report bench-gate bench-gate-baseline load soak perf-analyzer fuzz connections clean
+.PHONY: help deps export serve test rehearse lint typecheck security pytest bench bench-models report bench-gate bench-gate-baseline load soak perf-analyzer fuzz connections clean
 
 help:
 	@echo "make serve   set up, export the model if needed, start Triton and the gateway on 127.0.0.1"
@@ -106,6 +106,20 @@ bench: export
 	$(PY) -m perf.bench --datasets librispeech,eval-short,eval-long --precisions int8,fp32 --concurrency 1,4,8 \
 	  --out perf/results/bench.json
 
+# The model table (README, docs/performance.md): each model through the gateway against faster-whisper on the same
+# weights, int8 and fp32, concurrency 1 and 4, English datasets (and the multilingual set for base); one run per model.
+MODEL_BENCH_ARGS := --targets gateway,faster-whisper --precisions int8,fp32 --concurrency 1,4 --repeats 2 --no-report
+MODEL_RESULTS := perf/results/models
+
+bench-models: export
+	mkdir -p $(MODEL_RESULTS)
+	$(PY) -m perf.bench --model whisper-tiny.en --datasets librispeech,eval-short $(MODEL_BENCH_ARGS) \
+	  --out $(MODEL_RESULTS)/whisper-tiny.en.json
+	$(PY) -m perf.bench --model whisper-base --datasets librispeech,eval-short,multilingual $(MODEL_BENCH_ARGS) \
+	  --out $(MODEL_RESULTS)/whisper-base.json
+	$(PY) -m perf.model_table $(MODEL_RESULTS)/whisper-tiny.en.json $(MODEL_RESULTS)/whisper-base.json \
+	  --out $(MODEL_RESULTS)/table.md
+
 # The report again from perf/results/bench.json and the perf_analyzer, load and soak results beside it.
 report: deps
 	$(PY) -m perf.report
@@ -145,5 +159,5 @@ rehearse:
 	.ci/rehearse $(RUNS)
 
 clean:
-	rm -rf $(RUN) model_repository/manifest.json model_repository/*.json \
-	  model_repository/*/1/fp32 model_repository/*/1/int8
+	find model_repository -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+	rm -rf $(RUN)

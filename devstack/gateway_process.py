@@ -13,9 +13,11 @@ STOP_TIMEOUT_S = 30.0  # longer than the gateway's default drain
 
 
 def gateway_environment(triton: TritonSettings, api_key: str, **settings: str) -> dict[str, str]:
-    """DATTAVANI_* settings for a gateway in front of the Triton of `triton`, accepting `api_key`, plus `settings`."""
+    """DATTAVANI_* settings for a gateway in front of the Triton of `triton` (serving the models it serves),
+    accepting `api_key`, plus `settings`."""
     return {
         "DATTAVANI_TRITON_URL": triton.grpc_url,
+        "DATTAVANI_MODELS": ",".join(triton.served_models),
         "DATTAVANI_TRITON_METRICS_URL": triton.metrics_url,
         "DATTAVANI_API_KEYS": api_key,
         **settings,

@@ -26,13 +26,14 @@ def local_stack(
     precision: Precision = "int8",
     gateway_env: dict[str, str] | None = None,
     profile: Profile | None = None,
+    models: tuple[str, ...] | None = None,
 ) -> Iterator[Stack]:
-    """Start Triton (in `profile`, None: the default), then the gateway in front of it (configured by
-    `gateway_env`); stop both on exit."""
+    """Start Triton serving `models` (None: every exported one) in `profile` (None: the default), then the
+    gateway in front of it serving the same models (configured further by `gateway_env`); stop both on exit."""
     workdir.mkdir(parents=True, exist_ok=True)
     api_key = secrets.token_urlsafe(16)
     with ExitStack() as stack:
-        triton = stack.enter_context(triton_on_free_ports(workdir, precision, profile=profile))
+        triton = stack.enter_context(triton_on_free_ports(workdir, precision, profile=profile, models=models))
         env = gateway_environment(triton.settings, api_key, **(gateway_env or {}))
         gateway = GatewayProcess(env, workdir / "gateway.log").start()
         stack.callback(gateway.stop)

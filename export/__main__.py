@@ -9,7 +9,7 @@ from pathlib import Path
 
 from export.errors import ExportError
 from export.pipeline import export_to_repository
-from export.sources import default_source, resolve_source
+from export.sources import BUNDLED_NAMES, bundled_sources, resolve_source
 from whisper_runtime.repository import DEFAULT_REPOSITORY, PRECISIONS
 
 
@@ -21,9 +21,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--source",
         type=Path,
-        help="CTranslate2 Whisper dir or Hugging Face Whisper checkpoint dir (default: bundled tiny.en)",
+        help="CTranslate2 Whisper dir or Hugging Face Whisper checkpoint dir (default: the bundled models)",
     )
-    parser.add_argument("--name", help="model name to serve under (default: derived from the source)")
+    parser.add_argument("--name", help="model name to serve --source under (default: the source's directory name)")
+    parser.add_argument(
+        "--model",
+        dest="models",
+        nargs="+",
+        choices=BUNDLED_NAMES,
+        default=list(BUNDLED_NAMES),
+        help="bundled models to export when no --source is given (default: all)",
+    )
     parser.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY, help="Triton model repository")
     parser.add_argument(
         "--precision",
@@ -40,13 +48,18 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # sources are local: never reach a model hub
     try:
-        source = resolve_source(args.source, args.name) if args.source else default_source()
-        manifest = export_to_repository(source, args.repository.resolve(), args.precision, force=args.force)
+        sources = [resolve_source(args.source, args.name)] if args.source else bundled_sources(args.models)
+        for source in sources:
+            manifest = export_to_repository(source, args.repository.resolve(), args.precision, force=args.force)
+            sizes = ", ".join(
+                f"{Path(name).name} {size / 1e6:.1f} MB"
+                for name, size in manifest.files.items()
+                if name.endswith(".onnx")
+            )
+            print(f"exported {source.name} ({', '.join(manifest.precisions)}): {sizes}")
     except ExportError as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 2
-    sizes = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in manifest.files.items() if name.endswith(".onnx"))
-    print(f"exported {source.name} ({', '.join(manifest.precisions)}): {sizes}")
     return 0
 
 

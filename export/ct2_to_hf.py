@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
     from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
 
 CT2_WHISPER_SPEC = "WhisperSpec"
-CT2_REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
+CT2_WEIGHTS_FILE = "model.bin"
+CT2_METADATA_FILES = ("config.json", "tokenizer.json")
+CT2_REQUIRED_FILES = (CT2_WEIGHTS_FILE, *CT2_METADATA_FILES)
 MULTILINGUAL_VOCAB_SIZE = 51865
 
 
@@ -131,15 +134,15 @@ def _generation_config(config: WhisperConfig, ct2_config: dict, tokenizer: Whisp
         suppress_tokens=list(ct2_config.get("suppress_ids", [])),
         begin_suppress_tokens=list(ct2_config.get("suppress_ids_begin", [])),
         alignment_heads=list(ct2_config.get("alignment_heads", [])),
-        is_multilingual=config.vocab_size >= MULTILINGUAL_VOCAB_SIZE,
+        is_multilingual=tokenizer.special.multilingual,
     )
 
 
-def validate_ct2_dir(source: Path) -> None:
-    """Raise InvalidSourceError unless `source` looks like a CTranslate2 Whisper model."""
+def validate_ct2_dir(source: Path, required: Sequence[str] = CT2_REQUIRED_FILES) -> None:
+    """Raise InvalidSourceError unless `source` looks like a CTranslate2 Whisper model (has `required`)."""
     if not source.is_dir():
         raise InvalidSourceError(f"source {source} is not a directory")
-    missing = [name for name in CT2_REQUIRED_FILES if not (source / name).is_file()]
+    missing = [name for name in required if not (source / name).is_file()]
     if missing:
         raise InvalidSourceError(f"source {source} lacks CTranslate2 files: {', '.join(missing)}")
 
@@ -159,7 +162,8 @@ def load_ct2_as_hf(source: Path) -> WhisperForConditionalGeneration:
         ct2_config = json.loads((source / "config.json").read_text())
     except json.JSONDecodeError as exc:
         raise InvalidSourceError(f"{source}/config.json is not valid JSON: {exc}") from exc
-    tokenizer = WhisperTokenizer.from_file(source / "tokenizer.json")
+    multilingual = ct2.variables["decoder/embeddings/weight"].shape[0] >= MULTILINGUAL_VOCAB_SIZE
+    tokenizer = WhisperTokenizer.from_file(source / "tokenizer.json", multilingual)
     config = _whisper_config(ct2.variables, tokenizer)
     model = WhisperForConditionalGeneration(config).eval()
     model.generation_config = _generation_config(config, ct2_config, tokenizer)

@@ -1,4 +1,5 @@
-"""The export pipeline: source -> HF checkpoint -> ONNX fp32 (encoder attention fused) -> int8 -> model repository.
+"""The export pipeline: source -> HF checkpoint -> ONNX fp32 (encoder attention fused) -> int8 -> the source's
+Triton models in the model repository.
 
 A TensorRT step (GPU machines only) would follow the ONNX steps and write engines beside them.
 """
@@ -19,7 +20,8 @@ from export.onnx_export import ONNX_FILES, export_onnx
 from export.quantize import quantize_int8
 from export.sources import Source
 from export.spec import spec_from_checkpoint
-from whisper_runtime.repository import ENCODER_FILE, Precision, RepositoryLayout
+from triton_models.definitions import write_definitions
+from whisper_runtime.repository import ENCODER_FILE, ModelLayout, Precision
 
 Progress = Callable[[str], None]
 
@@ -46,12 +48,14 @@ def export_to_repository(
     force: bool = False,
     report: Progress = print,
 ) -> Manifest:
-    """Export `source` into `repository` unless its manifest already covers it; returns the manifest."""
-    layout = RepositoryLayout(repository)
+    """Export `source` into `repository` as Triton models named after it, unless its manifest already covers
+    it; the models' Triton definitions are written either way. Returns the manifest."""
+    layout = ModelLayout(repository, source.name)
     checksum = source.checksum()
     existing = Manifest.load(layout.manifest)
     if not force and existing is not None and existing.covers(checksum, list(precisions), repository):
-        report(f"model repository {repository} is up to date (source sha256 {checksum[:12]})")
+        write_definitions(layout)
+        report(f"{source.name} in {repository} is up to date (source sha256 {checksum[:12]})")
         return existing
 
     started = time.perf_counter()
@@ -61,7 +65,7 @@ def export_to_repository(
         checkpoint = source.path
         if source.kind == "ct2":
             with steps.step(f"converting CTranslate2 weights from {source.path}"):
-                checkpoint = convert_ct2_to_hf(source.path, workdir / "hf")
+                checkpoint = convert_ct2_to_hf(source.materialize(), workdir / "hf")
         with steps.step("exporting ONNX (fp32) with optimum"):
             fp32_dir = workdir / "onnx"
             export_onnx(checkpoint, fp32_dir)
@@ -71,8 +75,8 @@ def export_to_repository(
             with steps.step("quantizing to int8 (dynamic, MatMul + Gather)"):
                 for name in ONNX_FILES:
                     quantize_int8(fp32_dir / name, workdir / "int8" / name)
-        with steps.step(f"writing the model repository {repository}"):
-            written = _write_repository(layout, workdir, checkpoint, source.name, precisions)
+        with steps.step(f"writing {source.name} into the model repository {repository}"):
+            written = _write_repository(layout, workdir, checkpoint, precisions)
         with steps.step("writing the manifest"):
             manifest = Manifest.create(
                 source_kind=source.kind,
@@ -87,9 +91,10 @@ def export_to_repository(
 
 
 def _write_repository(
-    layout: RepositoryLayout, workdir: Path, checkpoint: Path, name: str, precisions: Sequence[Precision]
+    layout: ModelLayout, workdir: Path, checkpoint: Path, precisions: Sequence[Precision]
 ) -> list[Path]:
     layout.manifest.unlink(missing_ok=True)  # an interrupted write must not look complete
+    write_definitions(layout)
     written = []
     for precision in precisions:
         exported_dir = workdir / ("onnx" if precision == "fp32" else precision)
@@ -99,5 +104,5 @@ def _write_repository(
             written.append(destination)
     tokenizer = checkpoint / "tokenizer.json"
     shutil.copyfile(tokenizer if tokenizer.is_file() else workdir / "onnx" / "tokenizer.json", layout.tokenizer)
-    spec_from_checkpoint(checkpoint, name).save(layout.root)
+    spec_from_checkpoint(checkpoint, layout.name).save(layout.spec)
     return [*written, layout.tokenizer, layout.spec]

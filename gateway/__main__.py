@@ -17,10 +17,10 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.app import create_app
-from gateway.app_keys import ADMISSION
+from gateway.app_keys import ADMISSION, MODELS
 from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.models import ModelCatalog
 from triton_server.launcher import TritonLaunchError, TritonServer, TritonSettings, with_ports
-from whisper_runtime.errors import ModelFilesError
 
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf s request_id=%{X-Request-ID}o served_by=%{X-Served-By}o'
 log = logging.getLogger("gateway")
@@ -41,14 +41,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _banner(config: GatewayConfig, key_file: Path | None, audio: Path | None) -> str:
+def _banner(config: GatewayConfig, models: ModelCatalog, key_file: Path | None, audio: Path | None) -> str:
     base = f"http://{config.host}:{config.port}"
     key = f"$(cat {key_file})" if key_file else "$DATTAVANI_API_KEY"
+    file = audio or "your-audio.flac"
+    multilingual = [name for name, model in models.models.items() if model.multilingual]
+    translate = (
+        f"Translate speech in another language into English (multilingual models: {', '.join(multilingual)}):\n"
+        f'  curl -s {base}/v1/audio/translations -H "Authorization: Bearer {key}" -F file=@{file} '
+        f"-F model={multilingual[0]}\n"
+        if multilingual
+        else ""
+    )
     return (
-        f"\nDattavani ASR gateway ready on {base} (Triton {config.triton_url}, model {config.model_name})\n"
+        f"\nDattavani ASR gateway ready on {base} (Triton {config.triton_url}; models {', '.join(config.models)}, "
+        f"default {config.default_model})\n"
         f"Transcribe a file:\n"
         f'  curl -s {base}/v1/audio/transcriptions -H "Authorization: Bearer {key}" '
-        f"-F file=@{audio or 'your-audio.flac'} -F model={config.model_name}\n"
+        f"-F file=@{file} -F model={config.default_model}\n"
+        f"{translate}"
         f"With the OpenAI SDK: OpenAI(base_url='{base}/v1', api_key=...).audio.transcriptions.create(...)\n"
         f"API docs: docs/api.md, spec: {base}/openapi.json\n"
     )
@@ -82,14 +93,19 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)
         return 2
-    except ModelFilesError as exc:  # the tokenizer comes from the export
-        print(f"gateway: {exc}", file=sys.stderr)
-        return 2
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     with ExitStack() as stack:
         if args.start_triton:
             host, _, grpc_port = config.triton_url.rpartition(":")
-            settings = with_ports(TritonSettings(host=host, otlp_endpoint=config.otlp_endpoint), int(grpc_port) - 1)
+            settings = with_ports(
+                TritonSettings(
+                    repository=config.model_repository,
+                    models=config.models,
+                    host=host,
+                    otlp_endpoint=config.otlp_endpoint,
+                ),
+                int(grpc_port) - 1,
+            )
             settings.workdir.mkdir(parents=True, exist_ok=True)
             triton_log = stack.enter_context((settings.workdir / "triton.log").open("ab"))
             print(f"starting Triton (log: {settings.workdir / 'triton.log'}) ...", flush=True)
@@ -98,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             except TritonLaunchError as exc:
                 print(f"gateway: Triton failed to start: {exc}", file=sys.stderr)
                 return 1
-        asyncio.run(serve(app, config, _banner(config, args.dev_key_file, args.example_audio)))
+        asyncio.run(serve(app, config, _banner(config, app[MODELS], args.dev_key_file, args.example_audio)))
     return 0
 
 

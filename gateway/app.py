@@ -13,14 +13,14 @@ from aiohttp import web
 from gateway.admission import Admission
 from gateway.app_keys import (
     ADMISSION,
-    CHAIN,
+    CHAINS,
     CONFIG,
     DECODER,
     HEALTH,
     HTTP_SESSION,
     METRICS,
+    MODELS,
     OPENAPI,
-    TOKENIZER,
     TRACER,
 )
 from gateway.auth import ApiKeyStore
@@ -31,7 +31,7 @@ from gateway.backends.resilience import ResilientBackend, RetryPolicy, new_break
 from gateway.backends.triton import TritonBackend
 from gateway.config import GatewayConfig
 from gateway.errors import BackendError
-from gateway.health import CachedHealth
+from gateway.health import CachedHealth, ModelsHealth
 from gateway.intake import FORM_OVERHEAD_BYTES, AudioDecoder
 from gateway.middlewares import (
     auth_middleware,
@@ -40,14 +40,14 @@ from gateway.middlewares import (
     request_id_middleware,
     tracing_middleware,
 )
+from gateway.models import ModelCatalog, ServedModel
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.tracing import tracer_for
 from gateway.routes import add_routes
 from whisper_runtime.audio import DecodeLimits
 from whisper_runtime.engine import EngineOptions
-from whisper_runtime.repository import RepositoryLayout, parse_precision
+from whisper_runtime.repository import parse_precision
 from whisper_runtime.sessions import SessionOptions
-from whisper_runtime.tokenizer import WhisperTokenizer
 
 OPENAPI_SPEC = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
 
@@ -57,29 +57,34 @@ def load_openapi() -> dict[str, Any]:
     return spec
 
 
-def build_backends(config: GatewayConfig) -> list[TranscriptionBackend]:
-    """The chain named by `config.backends`, in order: Triton behind its breaker, the CPU fallback."""
+def build_backends(config: GatewayConfig, model: ServedModel) -> list[TranscriptionBackend]:
+    """The chain named by `config.backends` for one model, in order: Triton behind the model's own breaker
+    (a model that fails does not open the others' breakers), the model's CPU fallback."""
     backends: list[TranscriptionBackend] = []
     for name in config.backends:
         if name == "triton":
-            breaker = new_breaker(config.breaker_fail_max, config.breaker_recovery_s, name="triton")
+            breaker = new_breaker(config.breaker_fail_max, config.breaker_recovery_s, name=f"triton:{model.name}")
             retry = RetryPolicy(config.retry_max_tries, config.retry_base_delay_s, config.retry_max_delay_s)
-            triton = TritonBackend(config.triton_url, config.triton_model, config.triton_timeout_s)
+            triton = TritonBackend(config.triton_url, model.name, config.triton_timeout_s)
             backends.append(ResilientBackend(triton, breaker, retry))
         else:
             options = EngineOptions(
                 precision=parse_precision(config.fallback_precision),
                 session=SessionOptions(intra_op_threads=config.fallback_threads),
             )
-            backends.append(FallbackBackend.load(config.model_repository, options, config.fallback_concurrency))
+            backends.append(FallbackBackend.load(model.files, options, config.fallback_concurrency))
     return backends
 
 
-def create_app(config: GatewayConfig, backends: list[TranscriptionBackend] | None = None) -> web.Application:
-    """The gateway application. `backends` defaults to the chain `config.backends` names."""
+def create_app(config: GatewayConfig, backends: dict[str, list[TranscriptionBackend]] | None = None) -> web.Application:
+    """The gateway application. `backends` (by model name) defaults to the chain `config.backends` names,
+    for every configured model."""
     store = ApiKeyStore.from_config(config)
+    models = ModelCatalog.load(config)
     metrics = GatewayMetrics(config.triton_metrics_url)
-    metrics.model.info({"name": config.model_name, "aliases": ",".join(config.model_aliases)})
+    metrics.model.info(
+        {"default": config.default_model, "models": ",".join(config.models), "aliases": ",".join(config.model_aliases)}
+    )
     public_paths = frozenset({"/health/live"} | (set() if config.metrics_require_key else {"/metrics"}))
     tracer = tracer_for(config.otlp_endpoint)
     app = web.Application(
@@ -96,26 +101,41 @@ def create_app(config: GatewayConfig, backends: list[TranscriptionBackend] | Non
     app[OPENAPI] = load_openapi()
     app[METRICS] = metrics
     app[TRACER] = tracer
-    app[TOKENIZER] = WhisperTokenizer.from_file(RepositoryLayout(config.model_repository).tokenizer)
+    app[MODELS] = models
     add_routes(app)
 
-    def count_failure(backend: str, error: BackendError) -> None:
-        metrics.backend_failures.labels(backend, error.code).inc()
+    def count_failure(backend: str, model: str, error: BackendError) -> None:
+        metrics.backend_failures.labels(backend, model, error.code).inc()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         app[HTTP_SESSION] = aiohttp.ClientSession()
-        chain = BackendChain(
-            backends if backends is not None else build_backends(config), tracer=tracer, on_failure=count_failure
-        )
-        app[CHAIN] = chain
-        app[HEALTH] = CachedHealth(chain.health, config.canary_interval_s)
+        chains = {
+            name: BackendChain(
+                name,
+                backends[name] if backends is not None else build_backends(config, model),
+                tracer=tracer,
+                on_failure=count_failure,
+            )
+            for name, model in models.models.items()
+        }
+        for name, chain in chains.items():
+            for backend in chain.backends:
+                if isinstance(backend, FallbackBackend) and backend.load_seconds is not None:
+                    metrics.model_load.labels(name, backend.name).set(backend.load_seconds)
+        app[CHAINS] = chains
+
+        async def health() -> ModelsHealth:
+            return {name: await chain.health() for name, chain in chains.items()}
+
+        app[HEALTH] = CachedHealth(health, config.canary_interval_s)
         app[ADMISSION] = Admission(config.max_concurrent_requests, config.max_queued_requests, config.retry_after_s)
         app[DECODER] = AudioDecoder(
             DecodeLimits(max_seconds=config.max_audio_seconds, timeout_s=config.decode_timeout_s), config.decode_workers
         )
         yield
         app[DECODER].close()
-        await chain.close()
+        for chain in chains.values():
+            await chain.close()
         await app[HTTP_SESSION].close()
 
     app.cleanup_ctx.append(resources)

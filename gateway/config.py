@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from whisper_runtime.repository import DEFAULT_PRECISION, DEFAULT_REPOSITORY, parse_precision
+from whisper_runtime.repository import DEFAULT_MODEL, DEFAULT_PRECISION, DEFAULT_REPOSITORY, parse_precision
 
 ENV_PREFIX = "DATTAVANI_"
 CONFIG_FILE_ENV = "DATTAVANI_CONFIG_FILE"
@@ -58,9 +58,8 @@ class GatewayConfig:
     port: int = positive(8080)
     # Connections the kernel queues before the gateway accepts them (bursts of new clients).
     listen_backlog: int = positive(1024)
-    # Triton (gRPC) and the model it serves.
+    # Triton (gRPC): it serves each Whisper model under the model's own name.
     triton_url: str = "127.0.0.1:8001"
-    triton_model: str = "whisper"
     triton_timeout_s: float = positive(30.0)
     triton_metrics_url: str = "http://127.0.0.1:8002/metrics"
     # Tracing: OTLP/HTTP endpoint (e.g. http://jaeger:4318); tracing is off when unset.
@@ -90,7 +89,10 @@ class GatewayConfig:
     min_available_memory_mb: int = 200
     drain_grace_s: float = 0.5
     drain_timeout_s: float = positive(30.0)
-    model_name: str = "whisper-tiny.en"
+    # The exported Whisper models served (each by Triton and the CPU fallback), the one a request without
+    # `model` gets, and other names for that default (OpenAI's `whisper-1`).
+    models: tuple[str, ...] = (DEFAULT_MODEL, "whisper-base")
+    default_model: str = DEFAULT_MODEL
     model_aliases: tuple[str, ...] = ("whisper-1",)
     # Auth: plain keys, and/or a file of SHA-256 hex digests of keys (one per line, # comments).
     api_keys: tuple[str, ...] = ()
@@ -115,14 +117,15 @@ class GatewayConfig:
         if unknown or not self.backends:
             raise ConfigError(f"backends must name some of {', '.join(BACKEND_NAMES)}, not {self.backends}")
         parse_precision(self.fallback_precision)
+        if self.default_model not in self.models:
+            raise ConfigError(f"default_model {self.default_model!r} is not among models {self.models}")
+        names = [*self.models, *self.model_aliases]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"models and model_aliases must name each model once, not {names}")
         for name in ("otlp_endpoint", "triton_metrics_url"):
             url = getattr(self, name)
             if url and not url.startswith(("http://", "https://")):
                 raise ConfigError(f"{name} must be an http(s) URL, not {url!r}")
-
-    @property
-    def served_model_names(self) -> tuple[str, ...]:
-        return (self.model_name, *self.model_aliases)
 
 
 def _convert(name: str, kind: Any, raw: Any) -> Any:

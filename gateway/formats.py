@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.params import ResponseFormat
+from whisper_runtime.languages import LANGUAGES, Task
 from whisper_runtime.transcription import Segment, full_text
 
 # Formats that carry segment times: requests for them decode with timestamp tokens.
@@ -18,14 +19,17 @@ TEMPERATURE = 0.0  # decoding is greedy
 
 @dataclass(frozen=True)
 class Transcript:
+    """A request's result; `language` is the code of the spoken language (given, or detected)."""
+
     text: str
     duration: float
     segments: tuple[Segment, ...]
-    language: str = "english"
+    language: str
+    task: Task = "transcribe"
 
     @classmethod
-    def of(cls, segments: Sequence[Segment], duration: float) -> Transcript:
-        return cls(text=full_text(segments), duration=duration, segments=tuple(segments))
+    def of(cls, segments: Sequence[Segment], duration: float, language: str, task: Task) -> Transcript:
+        return cls(full_text(segments), duration, tuple(segments), language, task)
 
 
 def _timestamp(seconds: float, separator: str) -> str:
@@ -68,8 +72,8 @@ def segment_json(segment: Segment) -> dict[str, object]:
 
 def to_verbose_json(transcript: Transcript) -> dict[str, object]:
     return {
-        "task": "transcribe",
-        "language": transcript.language,
+        "task": transcript.task,
+        "language": LANGUAGES[transcript.language],  # OpenAI reports the name: "english"
         "duration": round(transcript.duration, 3),
         "text": transcript.text,
         "segments": [segment_json(segment) for segment in transcript.segments],

@@ -14,18 +14,20 @@ import psutil
 from gateway.admission import Admission
 from gateway.backends import ComponentHealth
 
+ModelsHealth = dict[str, dict[str, ComponentHealth]]  # model -> backend -> health
+
 
 class CachedHealth:
     """Runs `check` at most once per `ttl_s`; concurrent callers share one run."""
 
-    def __init__(self, check: Callable[[], Awaitable[dict[str, ComponentHealth]]], ttl_s: float) -> None:
+    def __init__(self, check: Callable[[], Awaitable[ModelsHealth]], ttl_s: float) -> None:
         self._check = check
         self._ttl_s = ttl_s
         self._lock = asyncio.Lock()
-        self._result: dict[str, ComponentHealth] | None = None
+        self._result: ModelsHealth | None = None
         self._checked_at = 0.0
 
-    async def get(self) -> dict[str, ComponentHealth]:
+    async def get(self) -> ModelsHealth:
         async with self._lock:
             if self._result is None or time.monotonic() - self._checked_at >= self._ttl_s:
                 self._result = await self._check()
@@ -48,17 +50,33 @@ def system_health(path: Path, min_free_disk_mb: int, min_available_memory_mb: in
     }
 
 
+def _report(health: ComponentHealth) -> dict[str, str]:
+    return {"status": health.status, "message": health.message}
+
+
 def readiness(
-    backends: dict[str, ComponentHealth], system: dict[str, ComponentHealth], admission: Admission
+    models: ModelsHealth, system: dict[str, ComponentHealth], admission: Admission
 ) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, body): ready when some backend can serve, disk and memory are above their floors,
-    and the gateway is not draining."""
-    components = {**backends, **system}
-    serving = any(health.ok for health in backends.values()) and all(health.ok for health in system.values())
-    ready = serving and not admission.draining
+    """(HTTP status, body): ready when every model has a backend that can serve, degraded (still 200) when
+    only some have, unavailable when none has or disk or memory is below its floor; draining on shutdown."""
+    serving = {name: any(health.ok for health in backends.values()) for name, backends in models.items()}
+    system_ok = all(health.ok for health in system.values())
+    if admission.draining:
+        status = "draining"
+    elif not system_ok or not any(serving.values()):
+        status = "unavailable"
+    else:
+        status = "ready" if all(serving.values()) else "degraded"
     body = {
-        "status": "ready" if ready else ("draining" if admission.draining else "unavailable"),
-        "components": {name: {"status": h.status, "message": h.message} for name, h in components.items()},
+        "status": status,
+        "models": {
+            name: {
+                "status": "ok" if serving[name] else "down",
+                "backends": {backend: _report(health) for backend, health in backends.items()},
+            }
+            for name, backends in models.items()
+        },
+        "components": {name: _report(health) for name, health in system.items()},
         "requests": {"running": admission.active, "queued": admission.queued},
     }
-    return (200 if ready else 503), body
+    return (200 if status in ("ready", "degraded") else 503), body

@@ -29,8 +29,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID = web.RequestKey("request_id", str)
 ERROR_CODE = web.RequestKey("error_code", str)
+MODEL = web.RequestKey("model", str)  # the served model a request named, once its form was read
+LANGUAGE = web.RequestKey("language", str)  # its spoken language (given, or detected), once known
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SERVED_BY_HEADER = "X-Served-By"
+LANGUAGE_HEADER = "X-Spoken-Language"  # the code of the language the audio was decoded as
 
 log = logging.getLogger("gateway")
 
@@ -100,10 +103,11 @@ def metrics_middleware(metrics: GatewayMetrics) -> Middleware:
         response = await handler(request)
         route = route_name(request)
         served_by = response.headers.get(SERVED_BY_HEADER, "none")
-        metrics.requests.labels(route, request.method, str(response.status), served_by).inc()
-        metrics.latency.labels(route).observe(time.perf_counter() - started)
+        model = request.get(MODEL, "none")
+        metrics.requests.labels(route, request.method, str(response.status), served_by, model).inc()
+        metrics.latency.labels(route, model).observe(time.perf_counter() - started)
         if ERROR_CODE in request:
-            metrics.errors.labels(route, request[ERROR_CODE]).inc()
+            metrics.errors.labels(route, request[ERROR_CODE], model).inc()
         return response
 
     return middleware
@@ -128,6 +132,9 @@ def tracing_middleware(tracer: Tracer) -> Middleware:
             response = await handler(request)
             span.set_attribute("http.response.status_code", response.status)
             span.set_attribute("dattavani.served_by", response.headers.get(SERVED_BY_HEADER, "none"))
+            for key, attribute in ((MODEL, "dattavani.model"), (LANGUAGE, "dattavani.language")):
+                if key in request:
+                    span.set_attribute(attribute, request[key])
             if ERROR_CODE in request:
                 span.set_attribute("dattavani.error_code", request[ERROR_CODE])
             if response.status >= 500:

@@ -1,4 +1,4 @@
-"""Parameters of a transcription request, validated from the form fields (OpenAI's names)."""
+"""Parameters of a transcription or translation request, validated from the form fields (OpenAI's names)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import math
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from gateway.config import GatewayConfig
-from gateway.errors import InvalidParameterError, ModelNotFoundError
+from gateway.errors import InvalidParameterError
+from gateway.models import ModelCatalog, ServedModel
+from whisper_runtime.languages import ENGLISH, Task, UnknownLanguageError, language_code
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 RESPONSE_FORMATS: tuple[str, ...] = get_args(ResponseFormat)
-ENGLISH = ("en", "english")
 GRANULARITIES_FIELD = "timestamp_granularities[]"
 STREAMABLE_FORMATS: tuple[ResponseFormat, ...] = ("json", "text")
 TRUE, FALSE = ("true", "1"), ("false", "0")
@@ -20,9 +20,10 @@ SINGLE_VALUED = ("model", "language", "prompt", "response_format", "temperature"
 
 @dataclass(frozen=True)
 class TranscriptionParams:
-    model: str
+    model: ServedModel
+    task: Task = "transcribe"
     response_format: ResponseFormat = "json"
-    language: str = "en"
+    language: str | None = None  # None: detected in the first window (multilingual models)
     prompt: str | None = None  # conditions the first window, as Whisper's initial prompt
     temperature: float = 0.0  # accepted; decoding is greedy
     stream: bool = False  # Server-Sent Events, one delta per segment (json and text formats)
@@ -37,14 +38,17 @@ def _single(fields: dict[str, list[str]], name: str) -> str | None:
     return values[0].strip()
 
 
-def parse_params(fields: dict[str, list[str]], config: GatewayConfig) -> TranscriptionParams:
-    """Validate the form fields; unknown fields are ignored, as documented in docs/api.md."""
+def parse_params(fields: dict[str, list[str]], models: ModelCatalog, task: Task = "transcribe") -> TranscriptionParams:
+    """Validate the form fields of a request for `task`; unknown fields are ignored, as documented in docs/api.md."""
     for name in SINGLE_VALUED:
         _single(fields, name)
-    model = _single(fields, "model") or config.model_name
-    if model not in config.served_model_names:
-        raise ModelNotFoundError(
-            f"model {model!r} is not served here; use one of {', '.join(config.served_model_names)}", param="model"
+    model = models.resolve(_single(fields, "model") or None)
+    if task == "translate" and not model.multilingual:
+        raise InvalidParameterError(
+            f"{model.name} is an English-only model and cannot translate; use a multilingual model "
+            f"({', '.join(name for name, served in models.models.items() if served.multilingual) or 'none is served'})",
+            code="translation_not_supported",
+            param="model",
         )
     response_format = _single(fields, "response_format") or "json"
     if response_format not in RESPONSE_FORMATS:
@@ -52,13 +56,7 @@ def parse_params(fields: dict[str, list[str]], config: GatewayConfig) -> Transcr
             f"response_format must be one of {', '.join(RESPONSE_FORMATS)}, not {response_format!r}",
             param="response_format",
         )
-    language = (_single(fields, "language") or "en").lower()
-    if language not in ENGLISH:
-        raise InvalidParameterError(
-            f"language {language!r} is not supported: {config.model_name} transcribes English only",
-            code="unsupported_language",
-            param="language",
-        )
+    language = _language(_single(fields, "language") or None, model)
     temperature = _temperature(_single(fields, "temperature"))
     granularities = [value.strip() for value in fields.get(GRANULARITIES_FIELD, [])]
     if any(value not in ("segment", "word") for value in granularities):
@@ -80,12 +78,30 @@ def parse_params(fields: dict[str, list[str]], config: GatewayConfig) -> Transcr
         )
     return TranscriptionParams(
         model=model,
+        task=task,
         response_format=response_format,  # type: ignore[arg-type]
-        language="en",
+        language=language,
         prompt=_single(fields, "prompt") or None,
         temperature=temperature,
         stream=stream,
     )
+
+
+def _language(raw: str | None, model: ServedModel) -> str | None:
+    """The code of the language asked for (None: detect it); 400 for a language Whisper lacks or the model."""
+    if raw is None:
+        return None
+    try:
+        code = language_code(raw)
+    except UnknownLanguageError as exc:
+        raise InvalidParameterError(str(exc), code=exc.code, param="language") from exc
+    if code != ENGLISH and not model.multilingual:
+        raise InvalidParameterError(
+            f"language {raw!r} is not supported: {model.name} transcribes English only",
+            code="unsupported_language",
+            param="language",
+        )
+    return code
 
 
 def _boolean(fields: dict[str, list[str]], name: str) -> bool:

@@ -9,78 +9,112 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway.app_keys import (
     ADMISSION,
-    CHAIN,
+    CHAINS,
     CONFIG,
     DECODER,
     HEALTH,
     HTTP_SESSION,
     METRICS,
+    MODELS,
     OPENAPI,
-    TOKENIZER,
     TRACER,
 )
 from gateway.backends.resilience import ResilientBackend
 from gateway.formats import SEGMENT_FORMATS, Transcript, render
 from gateway.health import readiness, system_health
 from gateway.intake import read_form
-from gateway.middlewares import REQUEST_ID, SERVED_BY_HEADER
+from gateway.middlewares import LANGUAGE, LANGUAGE_HEADER, MODEL, REQUEST_ID, SERVED_BY_HEADER
 from gateway.observability.metrics import GatewayMetrics
 from gateway.params import parse_params
 from gateway.streaming import stream_segments
 from gateway.transcriber import TranscriptionJob, WindowLog
 from whisper_runtime.audio import SAMPLE_RATE
+from whisper_runtime.languages import Task
 from whisper_runtime.transcription import TranscriptionOptions
 
 STARTED_AT = int(time.time())
 
 
 async def transcriptions(request: web.Request) -> web.StreamResponse:
+    return await _transcribe(request, "transcribe")
+
+
+async def translations(request: web.Request) -> web.StreamResponse:
+    """Whisper's translate task: speech in any of the model's languages, English text out."""
+    return await _transcribe(request, "translate")
+
+
+async def _transcribe(request: web.Request, task: Task) -> web.StreamResponse:
     config = request.app[CONFIG]
     async with request.app[ADMISSION].admit():  # before the upload is read: a refusal costs nothing
         form = await read_form(request, config)
-        params = parse_params(form.fields, config)
+        params = parse_params(form.fields, request.app[MODELS], task)
+        model = params.model
+        request[MODEL] = model.name
         with request.app[TRACER].start_as_current_span("decode audio") as span:
             span.set_attribute("dattavani.upload_bytes", len(form.audio))
             pcm = await request.app[DECODER].decode(form.audio)
             seconds = pcm.size / SAMPLE_RATE
             span.set_attribute("dattavani.audio_seconds", round(seconds, 3))
         options = TranscriptionOptions(
-            timestamps=params.response_format in SEGMENT_FORMATS, initial_prompt=params.prompt
+            timestamps=params.response_format in SEGMENT_FORMATS,
+            initial_prompt=params.prompt,
+            language=params.language,
+            task=task,
         )
         job = TranscriptionJob(
-            request.app[CHAIN],
-            request.app[TOKENIZER],
+            request.app[CHAINS][model.name],
+            model.files.tokenizer,
             config.request_timeout_s,
             request[REQUEST_ID],
             client_connected=lambda: request.transport is not None and not request.transport.is_closing(),
         )
         windows = WindowLog()
+
+        def headers() -> dict[str, str]:
+            """The headers of the answer, once the first window has been decoded."""
+            language = windows.language or params.language or model.languages[0]
+            request[LANGUAGE] = language
+            return {SERVED_BY_HEADER: windows.served_by, LANGUAGE_HEADER: language}
+
         try:
             if params.stream:
-                return await stream_segments(request, job.segments(pcm, options, windows), {})
+                return await stream_segments(request, job.segments(pcm, options, windows), headers)
             segments = [segment async for segment in job.segments(pcm, options, windows)]
         finally:
-            record_windows(request.app[METRICS], windows)
-    response = render(Transcript.of(segments, seconds), params.response_format)
-    response.headers[SERVED_BY_HEADER] = windows.served_by
+            record_windows(request.app[METRICS], windows, model.name)
+    answer = headers()
+    response = render(Transcript.of(segments, seconds, answer[LANGUAGE_HEADER], task), params.response_format)
+    response.headers.update(answer)
     return response
 
 
-def record_windows(metrics: GatewayMetrics, windows: WindowLog) -> None:
+def record_windows(metrics: GatewayMetrics, windows: WindowLog, model: str) -> None:
     for backend, seconds in windows.seconds_by_backend.items():
-        metrics.audio.labels(backend).inc(seconds)
+        metrics.audio.labels(backend, model).inc(seconds)
     if "fallback" in windows.seconds_by_backend:
-        metrics.fallback.inc()
+        metrics.fallback.labels(model).inc()
 
 
 async def models(request: web.Request) -> web.Response:
-    config = request.app[CONFIG]
+    """Every served model, then the default's aliases, each with what it can do (OpenAI's fields, then ours)."""
+    catalog = request.app[MODELS]
+    served = [(name, model) for name, model in catalog.models.items()]
+    served += [(alias, catalog.default) for alias in catalog.aliases]
     return web.json_response(
         {
             "object": "list",
             "data": [
-                {"id": name, "object": "model", "created": STARTED_AT, "owned_by": "dattavani"}
-                for name in config.served_model_names
+                {
+                    "id": name,
+                    "object": "model",
+                    "created": STARTED_AT,
+                    "owned_by": "dattavani",
+                    "model": model.name,
+                    "default": model is catalog.default,
+                    **model.capabilities(),
+                }
+                for name, model in served
             ],
         }
     )
@@ -105,9 +139,10 @@ async def metrics(request: web.Request) -> web.Response:
     metrics.running.set(admission.active)
     metrics.queued.set(admission.queued)
     metrics.queue_capacity.set(admission.max_queued)
-    for backend in request.app[CHAIN].backends:
-        if isinstance(backend, ResilientBackend):
-            metrics.breaker_open.labels(backend.name).set(1 if backend.breaker_open else 0)
+    for model, chain in request.app[CHAINS].items():
+        for backend in chain.backends:
+            if isinstance(backend, ResilientBackend):
+                metrics.breaker_open.labels(backend.name, model).set(1 if backend.breaker_open else 0)
     return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -117,6 +152,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/audio/transcriptions", transcriptions)
+    app.router.add_post("/v1/audio/translations", translations)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/health/live", live)
     app.router.add_get("/health/ready", ready)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 
 from aiohttp import web
@@ -25,14 +25,16 @@ DELTA = "transcript.text.delta"
 DONE = "transcript.text.done"
 
 
-class EventStream:
-    """The SSE response, opened with the first event."""
+Headers = Callable[[], dict[str, str]]
 
-    def __init__(self, request: web.Request, headers: dict[str, str]) -> None:
+
+class EventStream:
+    """The SSE response, opened with the first event; `headers()` gives the headers it opens with."""
+
+    def __init__(self, request: web.Request, headers: Headers) -> None:
         self._request = request
-        self._response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **headers}
-        )
+        self._headers = headers
+        self._response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         self.text = ""
 
     @property
@@ -45,6 +47,7 @@ class EventStream:
 
     async def send(self, payload: dict[str, object]) -> None:
         if not self.opened:
+            self._response.headers.update(self._headers())
             await self._response.prepare(self._request)
         await self._response.write(f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode())
 
@@ -59,9 +62,10 @@ class EventStream:
 
 
 async def stream_segments(
-    request: web.Request, segments: AsyncIterator[Segment], headers: dict[str, str]
+    request: web.Request, segments: AsyncIterator[Segment], headers: Headers
 ) -> web.StreamResponse:
-    """Send each segment as a delta event as it arrives, then the done event."""
+    """Send each segment as a delta event as it arrives, then the done event; the response opens with the
+    headers `headers()` gives when the first event is sent."""
     stream = EventStream(request, headers)
     try:
         try:

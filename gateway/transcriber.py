@@ -16,10 +16,12 @@ from whisper_runtime.transcription import FRAMES_PER_SECOND, Segment, Transcript
 
 @dataclass
 class WindowLog:
-    """Which backends decoded a request's windows, and how many seconds of new audio each covered."""
+    """Which backends decoded a request's windows, how many seconds of new audio each covered, and the
+    spoken language (given, or detected in the first window)."""
 
     seconds_by_backend: dict[str, float] = field(default_factory=dict)
     windows: int = 0
+    language: str | None = None
 
     def record(self, backend: str, seconds: float) -> None:
         self.windows += 1
@@ -49,5 +51,6 @@ class TranscriptionJob:
             )
             new_segments = transcription.accept(window, served.result)
             log.record(served.backend, (transcription.seek - window.seek) / FRAMES_PER_SECOND)
+            log.language = transcription.language
             for segment in new_segments:
                 yield segment

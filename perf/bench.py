@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from devstack.stack import local_stack
-from export.sources import default_source
-from perf.accuracy import word_error_rate
+from export.sources import BUNDLED_NAMES, bundled_sources
+from perf.accuracy import mixed_error_rate
 from perf.datasets import DATASETS, WARM_UP_CLIP, Clip, load_dataset
 from perf.measure import GpuUtilization, InferenceCounts, PeakRss, average_batches, gpu_name, inference_counts
 from perf.provenance import provenance
@@ -46,7 +46,8 @@ from perf.targets import (
 from triton_server.launcher import PROFILES, Profile, default_profile
 from triton_server.model_control import FIELDS, ConfigOverride, apply_overrides, parse_overrides
 from whisper_runtime.audio import decode_audio
-from whisper_runtime.repository import PRECISIONS, Precision, parse_precision
+from whisper_runtime.model_files import ModelFiles
+from whisper_runtime.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, PRECISIONS, Precision, parse_precision
 
 # 2: average_batch per Triton model, gpu_utilization_pct, configuration. Added since as optional fields that
 # readers default (older version-2 files, such as the gate baseline, lack them): requests, min_pass_audio_s,
@@ -152,7 +153,14 @@ def summarize(
         audio_s_per_s=round(audio_seconds / wall, 2),
         files_per_hour=round(len(sent) / wall * 3600),
         latency_ms=_percentiles([a.latency_s for m in measurements for a in m.answers]),
-        wer=round(word_error_rate([c.clip.reference for c in clips], [by_id[c.clip.id].text for c in clips]), 2),
+        wer=round(
+            mixed_error_rate(
+                [c.clip.reference for c in clips],
+                [by_id[c.clip.id].text for c in clips],
+                [c.clip.language for c in clips],
+            ),
+            2,
+        ),
         peak_rss_mb=peak,
         average_batch=average_batches(counted) if counted else None,
         gpu_utilization_pct=round(float(np.mean(gpu)), 1) if gpu else None,
@@ -219,33 +227,45 @@ def build_targets(
     runtime_workers: int,
     threads: int,
     triton_config: Sequence[ConfigOverride] = (),
+    model: str = DEFAULT_MODEL,
 ) -> Iterator[list[TargetSpec]]:
     """The requested targets of one precision. A target exists only while its passes run, so idle
     peers hold no memory or threads during others' passes; the service (Triton and the gateway)
-    stays up throughout, its models reloaded with `triton_config` first."""
+    stays up throughout, serving `model` alone, its models reloaded with `triton_config` first."""
     specs: list[TargetSpec] = []
     with ExitStack() as stack:
         if {"gateway", "triton"} & set(names):
-            service = stack.enter_context(local_stack(workdir, precision=precision, profile=profile))
+            service = stack.enter_context(local_stack(workdir, precision=precision, profile=profile, models=(model,)))
             if triton_config:
                 apply_overrides(service.triton.settings.http_url, triton_config)
             triton_pid, metrics = service.triton.pid or 0, service.triton.settings.metrics_url
             if "gateway" in names:
                 gateway = partial(
-                    GatewayTarget, service.gateway.url, service.api_key, service.gateway.pid or 0, triton_pid, precision
+                    GatewayTarget,
+                    service.gateway.url,
+                    service.api_key,
+                    service.gateway.pid or 0,
+                    triton_pid,
+                    precision,
+                    model,
                 )
                 specs.append(TargetSpec("gateway", precision, partial(opened_target, gateway), metrics, concurrencies))
             if "triton" in names:
-                triton = partial(TritonTarget, service.triton.settings.grpc_url, triton_pid, precision)
+                triton = partial(
+                    TritonTarget, service.triton.settings.grpc_url, triton_pid, precision, DEFAULT_REPOSITORY, model
+                )
                 specs.append(TargetSpec("triton", precision, partial(opened_target, triton), metrics, concurrencies))
         if "runtime" in names:
-            runtime = partial(RuntimeTarget, precision, runtime_workers, max(1, threads // runtime_workers))
+            runtime = partial(
+                RuntimeTarget, precision, runtime_workers, max(1, threads // runtime_workers), model=model
+            )
             specs.append(TargetSpec("runtime", precision, partial(opened_target, runtime), None, [runtime_workers]))
         if "faster-whisper" in names:
-            model_dir = default_source().path
+            (source,) = bundled_sources([model])
+            multilingual = ModelFiles.load(DEFAULT_REPOSITORY, model).spec.is_multilingual
             for compute_type, peer_precision in FASTER_WHISPER_PRECISION.items():
                 for mode in ("sequential", "parallel", "batched"):
-                    peer = partial(FasterWhisperTarget, compute_type, mode, threads, model_dir)
+                    peer = partial(FasterWhisperTarget, compute_type, mode, threads, source.materialize(), multilingual)
                     levels = concurrencies if mode == "parallel" else [1]
                     specs.append(
                         TargetSpec(f"faster-whisper-{mode}", peer_precision, partial(opened_target, peer), None, levels)
@@ -297,6 +317,7 @@ def run_benchmark(
 def pooled_wer(results: Sequence[PassResult], datasets: dict[str, list[LoadedClip]]) -> list[dict[str, object]]:
     """WER over all datasets at once, per target, precision and concurrency measured on every dataset."""
     references = {clip.clip.id: clip.clip.reference for clips in datasets.values() for clip in clips}
+    languages = {clip.clip.id: clip.clip.language for clips in datasets.values() for clip in clips}
     grouped: dict[tuple[str, str, int], dict[str, str]] = defaultdict(dict)
     covered: dict[tuple[str, str, int], set[str]] = defaultdict(set)
     for result in results:
@@ -309,7 +330,9 @@ def pooled_wer(results: Sequence[PassResult], datasets: dict[str, list[LoadedCli
             "precision": precision,
             "concurrency": concurrency,
             "files": len(texts),
-            "wer": round(word_error_rate([references[c] for c in texts], list(texts.values())), 2),
+            "wer": round(
+                mixed_error_rate([references[c] for c in texts], list(texts.values()), [languages[c] for c in texts]), 2
+            ),
         }
         for (target, precision, concurrency), texts in grouped.items()
         if covered[(target, precision, concurrency)] == set(datasets)
@@ -339,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated MODEL.FIELD=VALUE applied to the served models; fields: {', '.join(FIELDS)}",
     )
     parser.add_argument("--concurrency", default="1,4", help="comma-separated concurrency levels")
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, choices=BUNDLED_NAMES, help="the model every target runs (one per run)"
+    )
     parser.add_argument("--runtime-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="CPU threads for in-process targets")
     parser.add_argument("--limit", type=int, help="at most this many clips per dataset")
@@ -377,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
             args.runtime_workers,
             args.threads,
             triton_config,
+            args.model,
         ) as specs:
             results += run_benchmark(specs, datasets, args.repeats, args.min_pass_audio_s)
     document = {
@@ -384,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         **provenance("perf.bench", argv),
         "machine": _machine(),
         "configuration": {
+            "model": args.model,
             "profile": args.profile,
             "triton_config": [str(override) for override in triton_config],
             "precisions": precisions,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 # The one place that knows where the shared test audio lies (beside the checkout; see its README).
 AUDIO_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "audio"
-DATASETS = ("librispeech", "eval-short", "eval-long")
+DATASETS = ("librispeech", "eval-short", "eval-long", "multilingual")
 JFK_CLIP = AUDIO_ROOT / "jfk.flac"
 WARM_UP_CLIP = JFK_CLIP  # run by every target before anything is timed
 
@@ -19,6 +19,7 @@ class Clip:
     path: Path
     reference: str
     seconds: float | None = None  # None: measured after decoding
+    language: str = "en"  # ISO 639-1 code of the spoken language
 
 
 def _librispeech(root: Path) -> list[Clip]:
@@ -37,9 +38,22 @@ def _eval(root: Path, kind: str) -> list[Clip]:
     ]
 
 
+def _multilingual(root: Path) -> list[Clip]:
+    """FLEURS utterances in German, Spanish, French and Portuguese (see ../shared/audio/README.md)."""
+    folder = root / "multilingual"
+    with (folder / "manifest.tsv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return [
+        Clip(Path(row["file"]).stem, folder / row["file"], row["reference"], float(row["seconds"]), row["language"])
+        for row in rows
+    ]
+
+
 def load_dataset(name: str, root: Path = AUDIO_ROOT) -> list[Clip]:
     if name == "librispeech":
         return _librispeech(root)
     if name in ("eval-short", "eval-long"):
         return _eval(root, name.removeprefix("eval-"))
+    if name == "multilingual":
+        return _multilingual(root)
     raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")

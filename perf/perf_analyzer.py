@@ -20,7 +20,7 @@ from perf.datasets import load_dataset
 from perf.provenance import provenance
 from triton_server.launcher import TritonInstallation, TritonSettings, triton_on_free_ports
 from whisper_runtime.audio import SAMPLE_RATE, decode_audio
-from whisper_runtime.repository import ENTRY_MODEL
+from whisper_runtime.repository import DEFAULT_MODEL
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LIBRARIES = {"libb64.so.0d": "libb64-*.so.0d", "libcudart.so.12": "libcudart-*.so.12*"}
@@ -62,7 +62,7 @@ def run(settings: TritonSettings, data: Path, concurrencies: str, workdir: Path,
         raise SystemExit("perf_analyzer not found: install tritonclient[all]==2.51.0 (make deps)")
     report = workdir / "perf_analyzer.csv"
     command = [
-        binary, "-m", ENTRY_MODEL, "-i", "grpc", "-u", settings.grpc_url,
+        binary, "-m", DEFAULT_MODEL, "-i", "grpc", "-u", settings.grpc_url,
         "--input-data", str(data), "--concurrency-range", concurrencies,
         "--measurement-interval", str(interval_ms), "--stability-percentage", "50", "--max-trials", "6",
         "-f", str(report),

@@ -29,9 +29,9 @@ from triton_server.client import decode_window
 from whisper_runtime.audio import CHUNK_LENGTH, SAMPLE_RATE, decode_audio
 from whisper_runtime.decoding import DecodingOptions
 from whisper_runtime.engine import EngineOptions, WhisperEngine
-from whisper_runtime.repository import DEFAULT_REPOSITORY, Precision, RepositoryLayout
+from whisper_runtime.model_files import ModelFiles
+from whisper_runtime.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, Precision
 from whisper_runtime.sessions import SessionOptions
-from whisper_runtime.tokenizer import WhisperTokenizer
 from whisper_runtime.transcription import TranscriptionOptions, full_text, transcribe
 
 # faster-whisper's compute types, named as our precisions.
@@ -87,8 +87,11 @@ def _concurrently(clips: Sequence[LoadedClip], concurrency: int, call: Callable[
 class GatewayTarget:
     name = "gateway"
 
-    def __init__(self, url: str, api_key: str, gateway_pid: int, triton_pid: int, precision: str) -> None:
+    def __init__(
+        self, url: str, api_key: str, gateway_pid: int, triton_pid: int, precision: str, model: str = DEFAULT_MODEL
+    ) -> None:
         self.precision = precision
+        self._model = model
         self._url = f"{url}/v1/audio/transcriptions"
         self._headers = {"Authorization": f"Bearer {api_key}"}
         self._pids = {"gateway": gateway_pid, "triton": triton_pid}
@@ -101,7 +104,11 @@ class GatewayTarget:
         session = getattr(self._local, "session", None) or requests.Session()
         self._local.session = session
         response = session.post(
-            self._url, files={"file": (clip.clip.path.name, clip.data)}, headers=self._headers, timeout=300
+            self._url,
+            files={"file": (clip.clip.path.name, clip.data)},
+            data={"model": self._model},
+            headers=self._headers,
+            timeout=300,
         )
         response.raise_for_status()
         return str(response.json()["text"])
@@ -116,11 +123,19 @@ class GatewayTarget:
 class TritonTarget:
     name = "triton"
 
-    def __init__(self, grpc_url: str, triton_pid: int, precision: str, repository: Path = DEFAULT_REPOSITORY) -> None:
+    def __init__(
+        self,
+        grpc_url: str,
+        triton_pid: int,
+        precision: str,
+        repository: Path = DEFAULT_REPOSITORY,
+        model: str = DEFAULT_MODEL,
+    ) -> None:
         self.precision = precision
         self._url = grpc_url
         self._pid = triton_pid
-        self._tokenizer = WhisperTokenizer.from_file(RepositoryLayout(repository).tokenizer)
+        self._model = model
+        self._tokenizer = ModelFiles.load(repository, model).tokenizer
         self._local = threading.local()
 
     def pids(self) -> dict[str, int]:
@@ -129,7 +144,9 @@ class TritonTarget:
     def _infer(self, clip: LoadedClip) -> str:
         client = getattr(self._local, "client", None) or grpcclient.InferenceServerClient(self._url)
         self._local.client = client
-        segments = transcribe(clip.pcm, self._tokenizer, lambda window: decode_window(client, window), JSON_REQUEST)
+        segments = transcribe(
+            clip.pcm, self._tokenizer, lambda window: decode_window(client, window, self._model), JSON_REQUEST
+        )
         return full_text(list(segments))
 
     def run(self, clips: Sequence[LoadedClip], concurrency: int) -> list[Answer]:
@@ -144,11 +161,15 @@ _worker_options: DecodingOptions | None = None
 
 
 def _load_worker(
-    repository: Path, options: EngineOptions, decoding: DecodingOptions | None, ready: multiprocessing.Queue
+    repository: Path,
+    model: str,
+    options: EngineOptions,
+    decoding: DecodingOptions | None,
+    ready: multiprocessing.Queue,
 ) -> None:
     """Load the engine, run it once on a real clip (nothing is cold when passes start), report the pid."""
     global _worker_engine, _worker_options
-    _worker_engine, _worker_options = WhisperEngine.load(repository, options), decoding
+    _worker_engine, _worker_options = WhisperEngine.load(ModelFiles.load(repository, model), options), decoding
     _worker_engine.transcribe(decode_audio(WARM_UP_CLIP), JSON_REQUEST, decoding)
     ready.put(os.getpid())
 
@@ -173,6 +194,7 @@ class RuntimeTarget:
         threads: int,
         repository: Path = DEFAULT_REPOSITORY,
         decoding: DecodingOptions | None = None,
+        model: str = DEFAULT_MODEL,
     ) -> None:
         self.precision: str = precision
         options = EngineOptions(precision=precision, session=SessionOptions(intra_op_threads=threads))
@@ -181,7 +203,10 @@ class RuntimeTarget:
         context = multiprocessing.get_context("spawn")
         ready: multiprocessing.Queue = context.Queue()
         self._pool = ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_load_worker, initargs=(repository, options, decoding, ready)
+            workers,
+            mp_context=context,
+            initializer=_load_worker,
+            initargs=(repository, model, options, decoding, ready),
         )
         # A spawning pool starts a worker per submission that finds none idle: one each, before any is ready.
         for _ in range(workers):
@@ -201,9 +226,10 @@ class RuntimeTarget:
 
 
 class FasterWhisperTarget:
-    """faster-whisper on the CTranslate2 weights the export started from, greedy, English."""
+    """faster-whisper on the CTranslate2 weights the export started from, greedy; in English, or with the
+    language detected (as the service does) on a multilingual model."""
 
-    def __init__(self, compute_type: str, mode: str, threads: int, model_dir: Path) -> None:
+    def __init__(self, compute_type: str, mode: str, threads: int, model_dir: Path, multilingual: bool = False) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         self.precision = FASTER_WHISPER_PRECISION[compute_type]
@@ -215,13 +241,14 @@ class FasterWhisperTarget:
             str(model_dir), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, num_workers=workers
         )
         self._batched = BatchedInferencePipeline(self._model) if mode == "batched" else None
+        self._language = None if multilingual else "en"
 
     def pids(self) -> dict[str, int]:
         return {}
 
     def _transcribe(self, clip: LoadedClip) -> str:
         short = clip.seconds <= CHUNK_LENGTH  # long clips: its long-form loop, timestamps and previous text
-        options = {"beam_size": 1, "language": "en", "without_timestamps": short, "temperature": 0.0}
+        options = {"beam_size": 1, "language": self._language, "without_timestamps": short, "temperature": 0.0}
         if self._batched is not None:
             segments, _ = self._batched.transcribe(clip.pcm, batch_size=8, **options)
         else:

@@ -15,15 +15,25 @@ from tests.gateway_process import gateway_env
 from triton_server.launcher import TritonServer, triton_on_free_ports
 from whisper_runtime.audio import decode_audio
 from whisper_runtime.engine import EngineOptions, WhisperEngine
-from whisper_runtime.repository import DEFAULT_REPOSITORY, Precision, RepositoryLayout
+from whisper_runtime.model_files import ModelFiles
+from whisper_runtime.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, Precision, exported_models
+
+BASE = "whisper-base"  # the multilingual model beside the default tiny.en
 
 
 @pytest.fixture(scope="session")
 def repository() -> Path:
-    """The exported model repository (`make test` runs the export first)."""
-    if not RepositoryLayout(DEFAULT_REPOSITORY).manifest.is_file():
-        pytest.fail("model_repository has no export: run `make export` (make test does it)")
+    """The exported model repository (`make test` runs the export first), holding both models."""
+    missing = {DEFAULT_MODEL, BASE} - set(exported_models(DEFAULT_REPOSITORY))
+    if missing:
+        pytest.fail(f"model_repository lacks {', '.join(sorted(missing))}: run `make export` (make test does it)")
     return DEFAULT_REPOSITORY
+
+
+@pytest.fixture(scope="session")
+def model_files(repository: Path) -> Callable[[str], ModelFiles]:
+    """Each exported model's spec and tokenizer, read once per session."""
+    return functools.cache(lambda name: ModelFiles.load(repository, name))
 
 
 @pytest.fixture(scope="session")
@@ -37,35 +47,37 @@ def librispeech_pcm() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def engine_for(repository: Path) -> Callable[[Precision], WhisperEngine]:
-    """In-process engines by precision, each loaded once per session."""
+def engine_for(model_files: Callable[[str], ModelFiles]) -> Callable[..., WhisperEngine]:
+    """In-process engines by precision (and model: tiny.en by default), each loaded once per session."""
 
     @functools.cache
-    def load(precision: Precision) -> WhisperEngine:
-        return WhisperEngine.load(repository, EngineOptions(precision=precision))
+    def load(precision: Precision, model: str = DEFAULT_MODEL) -> WhisperEngine:
+        return WhisperEngine.load(model_files(model), EngineOptions(precision=precision))
 
     return load
 
 
 @pytest.fixture(scope="session")
 def triton(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
-    """The real Triton serving the default (int8) export in the default profile (fused on a CPU),
-    started once per session."""
+    """The real Triton serving both models' default (int8) export in the default profile (fused on a
+    CPU), started once per session."""
     with triton_on_free_ports(tmp_path_factory.mktemp("triton"), "int8", repository) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def triton_pipeline(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
-    """A real Triton serving the int8 export in the pipeline profile (encoder and batching decoder)."""
+    """A real Triton serving both models' int8 export in the pipeline profile (encoder and batching decoder)."""
     with triton_on_free_ports(tmp_path_factory.mktemp("triton-pipeline"), "int8", repository, "pipeline") as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def triton_fp32(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
-    """A second real Triton serving the fp32 export."""
-    with triton_on_free_ports(tmp_path_factory.mktemp("triton-fp32"), "fp32", repository) as server:
+    """A second real Triton serving tiny.en's fp32 export."""
+    with triton_on_free_ports(
+        tmp_path_factory.mktemp("triton-fp32"), "fp32", repository, models=(DEFAULT_MODEL,)
+    ) as server:
         yield server
 
 

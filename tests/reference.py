@@ -1,4 +1,4 @@
-"""The reference decoder: faster-whisper's CTranslate2 model on the same tiny.en weights."""
+"""The reference decoder: faster-whisper's CTranslate2 model on the same weights (tiny.en by default)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import ctranslate2
 import numpy as np
 from faster_whisper import WhisperModel
 
-from export.sources import default_source
+from export.sources import bundled_sources
+from whisper_runtime.repository import DEFAULT_MODEL
 
 
 @functools.cache
-def reference_model(compute_type: str = "float32") -> WhisperModel:
-    return WhisperModel(str(default_source().path), device="cpu", compute_type=compute_type, cpu_threads=2)
+def reference_model(compute_type: str = "float32", model: str = DEFAULT_MODEL) -> WhisperModel:
+    (source,) = bundled_sources([model])
+    return WhisperModel(str(source.materialize()), device="cpu", compute_type=compute_type, cpu_threads=2)
 
 
 def reference_long_form(audio: Path, compute_type: str) -> str:
@@ -23,6 +25,14 @@ def reference_long_form(audio: Path, compute_type: str) -> str:
         str(audio), language="en", beam_size=1, temperature=0.0, condition_on_previous_text=True, vad_filter=False
     )
     return " ".join(segment.text.strip() for segment in segments)
+
+
+def reference_multilingual(audio: Path, compute_type: str, model: str) -> tuple[str, str]:
+    """faster-whisper's greedy transcription without a language: (text, detected language code)."""
+    segments, info = reference_model(compute_type, model).transcribe(
+        str(audio), beam_size=1, temperature=0.0, condition_on_previous_text=True, vad_filter=False
+    )
+    return " ".join(segment.text.strip() for segment in segments), info.language
 
 
 def reference_tokens(features: np.ndarray, prompt: list[int]) -> list[list[int]]:

@@ -79,18 +79,19 @@ def test_gateway_image_is_non_root_with_a_healthcheck_on_liveness() -> None:
     assert f"EXPOSE {GatewayConfig().port}" in text
 
 
-def test_triton_image_exposes_the_launcher_ports_and_serves_the_entry_model() -> None:
+def test_triton_image_exposes_the_launcher_ports_and_serves_every_model() -> None:
     text = (ROOT / "Dockerfile.triton").read_text()
     settings = TritonSettings()
     assert f"EXPOSE {settings.http_port} {settings.grpc_port} {settings.metrics_port}" in text
-    assert "/v2/models/whisper/ready" in text
+    models = GatewayConfig().models  # the gateway's default models: the image serves each
+    assert all(f"/v2/models/{model}/ready" in text for model in models)
     assert "python_backend_stubs/3.11" in text
-    assert all(f'"{arg}"' in text for arg in profile_args("fused"))  # what the launcher runs natively
+    assert all(f'"{arg}"' in text for arg in profile_args("fused", models))  # what the launcher runs natively
 
 
 def test_compose_shows_the_gpu_profile_the_launcher_would_pick_there() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
-    assert all(f'"{arg}"' in text for arg in profile_args("pipeline"))
+    assert all(f'"{arg}"' in text for arg in profile_args("pipeline", GatewayConfig().models))
 
 
 def test_compose_builds_from_files_that_exist_and_mounts_files_that_exist() -> None:

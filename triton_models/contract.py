@@ -6,7 +6,8 @@ The names match `model_repository/*/config.pbtxt` (a test holds them together).
 
 In: `WAV` (16 kHz mono float32 PCM, one clip per row), optional `WAV_LENS` (valid samples per row)
 and `PROMPT` (the decoder prompt per row; without it a row decodes text without timestamps).
-Out: `TRANSCRIPTS`, `TOKENS` (rows padded with TOKEN_PADDING), `AVG_LOGPROB`, `NO_SPEECH_PROB`.
+Out: `TRANSCRIPTS`, `TOKENS` (rows padded with TOKEN_PADDING), `AVG_LOGPROB`, `NO_SPEECH_PROB`,
+`LANGUAGE` (the code of the language each row was decoded in: given by its prompt, or detected).
 Between the pipeline profile's two models: `ENCODER_OUTPUT` (hidden states per row).
 """
 
@@ -28,7 +29,8 @@ TRANSCRIPTS = "TRANSCRIPTS"
 TOKENS = "TOKENS"
 AVG_LOGPROB = "AVG_LOGPROB"
 NO_SPEECH_PROB = "NO_SPEECH_PROB"
-DECODING_OUTPUTS = (TRANSCRIPTS, TOKENS, AVG_LOGPROB, NO_SPEECH_PROB)
+LANGUAGE = "LANGUAGE"
+DECODING_OUTPUTS = (TRANSCRIPTS, TOKENS, AVG_LOGPROB, NO_SPEECH_PROB, LANGUAGE)
 
 TOKEN_PADDING = -1  # TOKENS rows are padded to the batch's longest row with this value
 
@@ -71,6 +73,7 @@ def decoding_outputs(results: Sequence[DecodingResult]) -> dict[str, np.ndarray]
         TOKENS: tokens,
         AVG_LOGPROB: np.array([[r.avg_logprob] for r in results], dtype=np.float32),
         NO_SPEECH_PROB: np.array([[r.no_speech_prob] for r in results], dtype=np.float32),
+        LANGUAGE: np.array([[r.language.encode("ascii")] for r in results], dtype=np.object_),
     }
 
 
@@ -82,12 +85,14 @@ def decoding_results(outputs: Mapping[str, np.ndarray]) -> list[DecodingResult]:
             text=text.decode("utf-8"),
             avg_logprob=float(avg_logprob),
             no_speech_prob=float(no_speech_prob),
+            language=language.decode("ascii"),
         )
-        for tokens, text, avg_logprob, no_speech_prob in zip(
+        for tokens, text, avg_logprob, no_speech_prob, language in zip(
             outputs[TOKENS].reshape(len(outputs[TRANSCRIPTS]), -1),
             outputs[TRANSCRIPTS].reshape(-1),
             outputs[AVG_LOGPROB].reshape(-1),
             outputs[NO_SPEECH_PROB].reshape(-1),
+            outputs[LANGUAGE].reshape(-1),
             strict=True,
         )
     ]

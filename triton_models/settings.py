@@ -9,18 +9,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from whisper_runtime.engine import EngineOptions
+from whisper_runtime.model_files import ModelFiles
 from whisper_runtime.repository import DEFAULT_PRECISION, parse_precision
 from whisper_runtime.sessions import SessionOptions
 
 # The launcher sets these for the server process; they win over config.pbtxt parameters.
 PRECISION_ENV = "DATTAVANI_PRECISION"
 INTRA_OP_THREADS_ENV = "DATTAVANI_INTRA_OP_THREADS"
+WHISPER_MODEL_PARAMETER = "whisper_model"  # the exported Whisper model a Triton model serves
 
 
 @dataclass(frozen=True)
 class ModelSettings:
     repository: Path
+    whisper_model: str
     engine: EngineOptions
+
+    def model_files(self) -> ModelFiles:
+        return ModelFiles.load(self.repository, self.whisper_model)
 
 
 def _parameters(model_config: Mapping) -> dict[str, str]:
@@ -34,6 +40,7 @@ def read_model_settings(args: Mapping[str, str], environ: Mapping[str, str] = os
     threads = environ.get(INTRA_OP_THREADS_ENV) or parameters.get("intra_op_threads") or "1"
     return ModelSettings(
         repository=Path(args["model_repository"]).resolve().parent,
+        whisper_model=parameters[WHISPER_MODEL_PARAMETER],
         engine=EngineOptions(
             precision=parse_precision(precision), session=SessionOptions(intra_op_threads=int(threads))
         ),

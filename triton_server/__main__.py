@@ -16,6 +16,9 @@ def _parser() -> argparse.ArgumentParser:
     defaults = TritonSettings()
     parser = argparse.ArgumentParser(prog="python -m triton_server", description=__doc__)
     parser.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    parser.add_argument(
+        "--model", dest="models", nargs="+", help="Whisper models to serve (default: every exported one)"
+    )
     parser.add_argument("--host", default=defaults.host)
     parser.add_argument("--http-port", type=int, default=defaults.http_port)
     parser.add_argument("--grpc-port", type=int, default=defaults.grpc_port)
@@ -33,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = TritonSettings(
         repository=args.repository.resolve(),
+        models=tuple(args.models) if args.models else None,
         host=args.host,
         http_port=args.http_port,
         grpc_port=args.grpc_port,
@@ -51,10 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"triton failed to start: {exc}", file=sys.stderr)
         return 1
     audio = args.example_audio or Path("your-audio.flac")
+    models = settings.served_models
     print(
         f"\nTriton is ready: HTTP {settings.http_url}, gRPC {settings.grpc_url}, metrics {settings.metrics_url}"
-        f" (precision {settings.precision}, profile {settings.serving_profile})\nTranscribe a file with tritonclient:\n"
-        f"  .venv/bin/python -m triton_server.client --url {settings.grpc_url} {audio}\n",
+        f" (precision {settings.precision}, profile {settings.serving_profile}; models {', '.join(models)})"
+        f"\nTranscribe a file with tritonclient:\n"
+        f"  .venv/bin/python -m triton_server.client --url {settings.grpc_url} --model {models[0]} {audio}\n",
         flush=True,
     )
     stopping.wait()

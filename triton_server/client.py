@@ -1,4 +1,4 @@
-"""Talking to the served `whisper` model: one window per request, with its decoder prompt.
+"""Talking to a served Whisper model: one window per request, with its decoder prompt.
 
 `window_request` and `window_result` build and read the tensors for the sync client here and
 for the gateway's async client alike. `python -m triton_server.client FILE...` transcribes
@@ -18,9 +18,9 @@ from tritonclient.utils import np_to_triton_dtype
 from triton_models import contract
 from whisper_runtime.audio import decode_audio
 from whisper_runtime.decoding import DecodingResult
+from whisper_runtime.model_files import ModelFiles
 from whisper_runtime.prompts import Prompt
-from whisper_runtime.repository import DEFAULT_REPOSITORY, ENTRY_MODEL, RepositoryLayout
-from whisper_runtime.tokenizer import WhisperTokenizer
+from whisper_runtime.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY
 from whisper_runtime.transcription import TranscriptionOptions, Window, full_text, transcribe
 
 
@@ -41,13 +41,15 @@ def window_result(result: grpcclient.InferResult) -> DecodingResult:
     return decoded
 
 
-def transcribe_clip(client: grpcclient.InferenceServerClient, pcm: np.ndarray, model: str = ENTRY_MODEL) -> str:
+def transcribe_clip(client: grpcclient.InferenceServerClient, pcm: np.ndarray, model: str = DEFAULT_MODEL) -> str:
     """Text of one clip of at most 30 s, without timestamps: the quickest request."""
     inputs, outputs = window_request(pcm)
     return window_result(client.infer(model, inputs, outputs=outputs)).text
 
 
-def decode_window(client: grpcclient.InferenceServerClient, window: Window, model: str = ENTRY_MODEL) -> DecodingResult:
+def decode_window(
+    client: grpcclient.InferenceServerClient, window: Window, model: str = DEFAULT_MODEL
+) -> DecodingResult:
     inputs, outputs = window_request(window.pcm, window.prompt)
     return window_result(client.infer(model, inputs, outputs=outputs))
 
@@ -56,13 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m triton_server.client", description=__doc__)
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC address")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"served Whisper model (default {DEFAULT_MODEL})")
     parser.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY, help="for the tokenizer")
     args = parser.parse_args(argv)
-    tokenizer = WhisperTokenizer.from_file(RepositoryLayout(args.repository).tokenizer)
+    tokenizer = ModelFiles.load(args.repository, args.model).tokenizer
     with grpcclient.InferenceServerClient(args.url) as client:
         for file in args.files:
             segments = transcribe(
-                decode_audio(file), tokenizer, lambda window: decode_window(client, window), TranscriptionOptions()
+                decode_audio(file),
+                tokenizer,
+                lambda window: decode_window(client, window, args.model),
+                TranscriptionOptions(),
             )
             print(f"{file}: {full_text(list(segments))}")
     return 0

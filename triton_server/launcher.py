@@ -8,8 +8,9 @@ after a grace period).
 
 Profiles (docs/triton.md): `fused` runs log-mel, encoder and decoder in one python model per
 instance (the CPU default: measured 15% more throughput on 2 cores than the pipeline); `pipeline`
-is the ensemble of `whisper_encoder` and the batching `whisper_decoder` (the default where a GPU
-execution provider exists, since batching pays there). Both serve the same tensors as `whisper`.
+is the ensemble of `<model>_encoder` and the batching `<model>_decoder` (the default where a GPU
+execution provider exists, since batching pays there). Both serve the same tensors under the
+Whisper model's name; one server serves every exported model unless told which.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import IO, Literal, get_args
 
 from triton_models.settings import INTRA_OP_THREADS_ENV, PRECISION_ENV
 from triton_server.child_process import ChildProcess, ChildStartError, answers_ok
-from whisper_runtime.repository import DEFAULT_PRECISION, DEFAULT_REPOSITORY, ENTRY_MODEL, Precision
+from whisper_runtime.repository import DEFAULT_PRECISION, DEFAULT_REPOSITORY, Precision, exported_models
 from whisper_runtime.sessions import gpu_available
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +54,7 @@ class TritonSettings:
     """Where and how to run Triton. Defaults serve `model_repository/` on 127.0.0.1:8000-8002."""
 
     repository: Path = DEFAULT_REPOSITORY
+    models: tuple[str, ...] | None = None  # the Whisper models to serve; None: every one exported
     host: str = "127.0.0.1"
     http_port: int = 8000
     grpc_port: int = 8001
@@ -66,6 +68,14 @@ class TritonSettings:
     startup_timeout_s: float = 180.0
     exit_timeout_s: int = 5  # how long Triton waits for open connections and in-flight requests on SIGTERM
     stop_timeout_s: float = 15.0
+
+    @property
+    def served_models(self) -> tuple[str, ...]:
+        """The Whisper models to serve, each the name of its entry model; TritonLaunchError when there is none."""
+        models = self.models if self.models is not None else tuple(exported_models(self.repository))
+        if not models:
+            raise TritonLaunchError(f"no model is exported in {self.repository}: run `make export`")
+        return models
 
     @property
     def serving_profile(self) -> Profile:
@@ -151,7 +161,7 @@ def server_command(settings: TritonSettings, installation: TritonInstallation, b
         f"--grpc-port={settings.grpc_port}",
         f"--metrics-address={settings.host}",
         f"--metrics-port={settings.metrics_port}",
-        *profile_args(settings.serving_profile),
+        *profile_args(settings.serving_profile, settings.served_models),
         "--allow-metrics=true",
         "--allow-gpu-metrics=false",
         f"--log-verbose={settings.log_verbose}",
@@ -162,9 +172,9 @@ def server_command(settings: TritonSettings, installation: TritonInstallation, b
     ]
 
 
-def profile_args(profile: Profile) -> list[str]:
-    """Load only the entry model (an ensemble brings its steps along), in the profile's configuration."""
-    args = ["--model-control-mode=explicit", f"--load-model={ENTRY_MODEL}"]
+def profile_args(profile: Profile, models: tuple[str, ...]) -> list[str]:
+    """Load only the entry models (an ensemble brings its steps along), in the profile's configuration."""
+    args = ["--model-control-mode=explicit", *(f"--load-model={model}" for model in models)]
     return [*args, f"--model-config-name={PIPELINE_CONFIG_NAME}"] if profile == "pipeline" else args
 
 
@@ -212,7 +222,11 @@ class TritonServer:
         return self
 
     def is_ready(self) -> bool:
-        return answers_ok(f"http://{self.settings.http_url}/v2/models/{ENTRY_MODEL}/ready", timeout_s=2)
+        """Every served model answers its ready route."""
+        return all(
+            answers_ok(f"http://{self.settings.http_url}/v2/models/{model}/ready", timeout_s=2)
+            for model in self.settings.served_models
+        )
 
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after `stop_timeout_s`; returns the exit code."""
@@ -255,6 +269,7 @@ def triton_on_free_ports(
     precision: Precision = DEFAULT_PRECISION,
     repository: Path = DEFAULT_REPOSITORY,
     profile: Profile | None = None,
+    models: tuple[str, ...] | None = None,
 ) -> Iterator[TritonServer]:
     """A Triton on three free loopback ports, logging to `workdir/triton.log`, stopped on exit.
 
@@ -262,7 +277,9 @@ def triton_on_free_ports(
     """
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "triton.log"
-    settings = TritonSettings(repository=repository, precision=precision, profile=profile, workdir=workdir)
+    settings = TritonSettings(
+        repository=repository, models=models, precision=precision, profile=profile, workdir=workdir
+    )
     with log_path.open("ab") as log:
         server = TritonServer(with_ports(settings, free_port_block(3)), log=log)
         try:

@@ -64,11 +64,11 @@ class ConfigOverride:
 
 
 def parse_override(text: str) -> ConfigOverride:
-    """`whisper.instances=1` -> ConfigOverride; ValueError saying what is wrong otherwise."""
+    """`whisper-tiny.en.instances=1` -> ConfigOverride; ValueError saying what is wrong otherwise."""
     target, sep, raw = text.partition("=")
     model, dot, field = target.strip().rpartition(".")
     if not sep or not dot or not model:
-        raise ValueError(f"{text!r}: expected MODEL.FIELD=VALUE, e.g. whisper.instances=1")
+        raise ValueError(f"{text!r}: expected MODEL.FIELD=VALUE, e.g. whisper-tiny.en.instances=1")
     if field not in FIELDS:
         raise ValueError(f"{text!r}: {field!r} is not one of {', '.join(FIELDS)}")
     try:

@@ -7,8 +7,9 @@ its log-probability, and runs the next step for the rows still going. Rows that 
 leave the batch instead of being padded along, which is faster on a CPU.
 
 A prompt ending in <|notimestamps|> decodes text only; any other prompt decodes with timestamp
-tokens under Whisper's timestamp rules. Rows of one batch may carry different prompts: rows whose
-prompts have the same shape run together.
+tokens under Whisper's timestamp rules. A multilingual model's prompt that leaves the language
+out has it detected first (`whisper_runtime.language_detection`). Rows of one batch may carry
+different prompts: rows whose prompts have the same shape run together.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import numpy as np
 
 from whisper_runtime.decoder_sessions import DecoderSessions
 from whisper_runtime.errors import ModelFilesError
+from whisper_runtime.language_detection import LanguageDetector
 from whisper_runtime.logit_filters import LogitFilter, SuppressTokens, TimestampRules, logsumexp
 from whisper_runtime.model_spec import ModelSpec
 from whisper_runtime.prompts import Prompt, PromptRules
-from whisper_runtime.tokenizer import WhisperTokenizer
+from whisper_runtime.tokenizer import SpecialTokens, WhisperTokenizer
 
 
 @dataclass(frozen=True)
@@ -38,12 +40,14 @@ class DecodingOptions:
 class DecodingResult:
     """One row's decoding: tokens (with timestamp tokens if the prompt asked for them, without
     end-of-text), their text, the mean log-probability of the tokens chosen (end-of-text
-    included), and the probability the window holds no speech (<|nospeech|> at the start)."""
+    included), the probability the window holds no speech (<|nospeech|> at the start), and the
+    language it was decoded in (given by the prompt, or detected)."""
 
     tokens: tuple[int, ...]
     text: str
     avg_logprob: float
     no_speech_prob: float
+    language: str
 
 
 class GreedyDecoder:
@@ -57,7 +61,10 @@ class GreedyDecoder:
         self._tokenizer = tokenizer
         self._spec = spec
         self.prompts = PromptRules(special)
-        self._suppress = SuppressTokens(spec.suppress_tokens, at_start=spec.begin_suppress_tokens)
+        self._detector = LanguageDetector(sessions, special)
+        self._suppress = SuppressTokens(
+            [*spec.suppress_tokens, *_control_tokens(special)], at_start=spec.begin_suppress_tokens
+        )
         self._timestamp_rules = TimestampRules(special)
 
     @property
@@ -81,12 +88,29 @@ class GreedyDecoder:
         )
         if len(rows_prompts) != batch:
             raise ValueError(f"{len(rows_prompts)} prompts for {batch} rows")
+        given = [self.prompts.language(prompt) for prompt in rows_prompts]
+        undetected = [row for row, language in enumerate(given) if language is None]
+        detected = (
+            dict(zip(undetected, self._detector.detect(encoder_hidden_states[undetected]), strict=True))
+            if undetected
+            else {}
+        )
+        languages = [language or detected[row] for row, language in enumerate(given)]
+        rows_prompts = [
+            self.prompts.with_language(prompt, languages[row]) if row in detected else prompt
+            for row, prompt in enumerate(rows_prompts)
+        ]
         groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
         for row, prompt in enumerate(rows_prompts):
             groups[(len(prompt), self.prompts.wants_timestamps(prompt))].append(row)
         results: list[DecodingResult | None] = [None] * batch
         for rows in groups.values():
-            decoded = self._decode_group(encoder_hidden_states[rows], [rows_prompts[row] for row in rows], options)
+            decoded = self._decode_group(
+                encoder_hidden_states[rows],
+                [rows_prompts[row] for row in rows],
+                [languages[row] for row in rows],
+                options,
+            )
             for row, result in zip(rows, decoded, strict=True):
                 results[row] = result
         return results  # type: ignore[return-value]  # every row belongs to exactly one group
@@ -100,7 +124,7 @@ class GreedyDecoder:
         return min(wanted, self._spec.max_target_positions - prompt_length)
 
     def _decode_group(
-        self, encoder_hidden_states: np.ndarray, prompts: list[Prompt], options: DecodingOptions
+        self, encoder_hidden_states: np.ndarray, prompts: list[Prompt], languages: list[str], options: DecodingOptions
     ) -> list[DecodingResult]:
         """Rows whose prompts have one length and one timestamp mode, decoded as one batch."""
         special = self.prompts.special
@@ -130,17 +154,26 @@ class GreedyDecoder:
                 rows, next_tokens, cache = rows[running], next_tokens[running], cache.keep(running)
             logits, cache = self._sessions.next_step(next_tokens, cache)
         return [
-            self._result(tokens, sum_logprob, no_speech_prob)
-            for tokens, sum_logprob, no_speech_prob in zip(generated, sum_logprobs, no_speech_probs, strict=True)
+            self._result(tokens, sum_logprob, no_speech_prob, language)
+            for tokens, sum_logprob, no_speech_prob, language in zip(
+                generated, sum_logprobs, no_speech_probs, languages, strict=True
+            )
         ]
 
-    def _result(self, tokens: list[int], sum_logprob: float, no_speech_prob: float) -> DecodingResult:
+    def _result(self, tokens: list[int], sum_logprob: float, no_speech_prob: float, language: str) -> DecodingResult:
         return DecodingResult(
             tokens=tuple(tokens),
             text=self._tokenizer.decode(tokens),
             avg_logprob=float(np.float32(sum_logprob / (len(tokens) + 1))),  # float32, as Triton returns it
             no_speech_prob=float(no_speech_prob),
+            language=language,
         )
+
+
+def _control_tokens(special: SpecialTokens) -> list[int]:
+    """Control tokens never generated as text, as Whisper suppresses them (the tasks on multilingual models)."""
+    tasks = [token for token in (special.transcribe, special.translate) if token is not None]
+    return [*tasks, special.start_of_transcript, special.start_of_prev, special.start_of_lm, special.no_speech]
 
 
 def _probabilities(logits: np.ndarray, token: int) -> np.ndarray:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -13,9 +12,10 @@ from whisper_runtime.audio import validate_pcm
 from whisper_runtime.decoder_sessions import DecoderSessions
 from whisper_runtime.decoding import DecodingOptions, DecodingResult, GreedyDecoder
 from whisper_runtime.features import window_features
+from whisper_runtime.model_files import ModelFiles
 from whisper_runtime.model_spec import ModelSpec
 from whisper_runtime.prompts import Prompt
-from whisper_runtime.repository import DEFAULT_PRECISION, Precision, RepositoryLayout
+from whisper_runtime.repository import DEFAULT_PRECISION, Precision
 from whisper_runtime.sessions import SessionOptions, create_session
 from whisper_runtime.tokenizer import WhisperTokenizer
 from whisper_runtime.transcription import Segment, TranscriptionOptions, Window, transcribe
@@ -46,27 +46,18 @@ class WhisperEncoder:
         return hidden
 
 
-def _encoder(layout: RepositoryLayout, spec: ModelSpec, options: EngineOptions) -> WhisperEncoder:
-    return WhisperEncoder(create_session(layout.encoder(options.precision), options.session), spec.n_mels)
+def load_encoder(model: ModelFiles, options: EngineOptions) -> WhisperEncoder:
+    return WhisperEncoder(create_session(model.layout.encoder(options.precision), options.session), model.spec.n_mels)
 
 
-def _decoder(layout: RepositoryLayout, spec: ModelSpec, options: EngineOptions) -> GreedyDecoder:
+def load_decoder(model: ModelFiles, options: EngineOptions) -> GreedyDecoder:
+    layout = model.layout
     sessions = DecoderSessions(
         create_session(layout.decoder(options.precision), options.session),
         create_session(layout.decoder_with_past(options.precision), options.session),
-        spec.decoder_layers,
+        model.spec.decoder_layers,
     )
-    return GreedyDecoder(sessions, WhisperTokenizer.from_file(layout.tokenizer), spec)
-
-
-def load_encoder(repository: Path, options: EngineOptions) -> WhisperEncoder:
-    layout = RepositoryLayout(repository)
-    return _encoder(layout, ModelSpec.load(layout.root), options)
-
-
-def load_decoder(repository: Path, options: EngineOptions) -> GreedyDecoder:
-    layout = RepositoryLayout(repository)
-    return _decoder(layout, ModelSpec.load(layout.root), options)
+    return GreedyDecoder(sessions, model.tokenizer, model.spec)
 
 
 class WhisperEngine:
@@ -79,11 +70,9 @@ class WhisperEngine:
         self.prompts = decoder.prompts
 
     @classmethod
-    def load(cls, repository: Path, options: EngineOptions | None = None) -> WhisperEngine:
+    def load(cls, model: ModelFiles, options: EngineOptions | None = None) -> WhisperEngine:
         options = options or EngineOptions()
-        layout = RepositoryLayout(repository)
-        spec = ModelSpec.load(layout.root)
-        return cls(spec, _encoder(layout, spec, options), _decoder(layout, spec, options))
+        return cls(model.spec, load_encoder(model, options), load_decoder(model, options))
 
     @property
     def tokenizer(self) -> WhisperTokenizer:

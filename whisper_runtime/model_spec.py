@@ -24,12 +24,11 @@ class ModelSpec:
     begin_suppress_tokens: tuple[int, ...]
     is_multilingual: bool
 
-    def save(self, directory: Path) -> None:
-        (directory / MODEL_SPEC_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
-    def load(cls, directory: Path) -> ModelSpec:
-        path = directory / MODEL_SPEC_FILE
+    def load(cls, path: Path) -> ModelSpec:
         try:
             fields = json.loads(path.read_text())
             return cls(

@@ -1,8 +1,11 @@
-"""Where the export puts each file of a model inside the Triton model repository.
+"""Where the export puts each file of a Whisper model inside the Triton model repository.
 
 The export writes these paths, and the Triton models and the gateway's fallback read them, so
-the layout is defined once, here. Files shared by several models sit at the repository root,
-which Triton ignores (it loads only sub-directories).
+the layout is defined once, here. Each Whisper model `<name>` is three Triton models: `<name>`
+(the entry model: fused, or an ensemble in the pipeline profile), `<name>_encoder` and
+`<name>_decoder` (the pipeline's steps, which also hold the ONNX files). The model's tokenizer,
+spec and manifest sit in the entry model's directory, where Triton reads only `config.pbtxt`
+and the version directories.
 """
 
 from __future__ import annotations
@@ -17,16 +20,16 @@ Precision = Literal["fp32", "int8"]
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 DEFAULT_PRECISION: Precision = "int8"
 
-ENTRY_MODEL = "whisper"
-ENCODER_MODEL = "whisper_encoder"
-DECODER_MODEL = "whisper_decoder"
 MODEL_VERSION = "1"
+ENCODER_SUFFIX = "_encoder"
+DECODER_SUFFIX = "_decoder"
 
 ENCODER_FILE = "encoder_model.onnx"
 DECODER_FILE = "decoder_model.onnx"
 DECODER_WITH_PAST_FILE = "decoder_with_past_model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
+TRITON_CONFIG_FILE = "config.pbtxt"
 
 DEFAULT_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
 
@@ -39,34 +42,62 @@ def parse_precision(value: str) -> Precision:
 
 
 @dataclass(frozen=True)
-class RepositoryLayout:
-    """Paths of the exported artifacts under one model repository root."""
+class ModelLayout:
+    """Paths of one exported Whisper model `name` under a model repository root."""
 
     root: Path
+    name: str
 
-    def version_dir(self, model: str) -> Path:
-        return self.root / model / MODEL_VERSION
+    @property
+    def entry_model(self) -> str:
+        return self.name
+
+    @property
+    def encoder_model(self) -> str:
+        return self.name + ENCODER_SUFFIX
+
+    @property
+    def decoder_model(self) -> str:
+        return self.name + DECODER_SUFFIX
+
+    @property
+    def triton_models(self) -> tuple[str, str, str]:
+        return (self.entry_model, self.encoder_model, self.decoder_model)
+
+    def model_dir(self, triton_model: str) -> Path:
+        return self.root / triton_model
+
+    def version_dir(self, triton_model: str) -> Path:
+        return self.model_dir(triton_model) / MODEL_VERSION
 
     def encoder(self, precision: Precision) -> Path:
-        return self.version_dir(ENCODER_MODEL) / precision / ENCODER_FILE
+        return self.version_dir(self.encoder_model) / precision / ENCODER_FILE
 
     def decoder(self, precision: Precision) -> Path:
-        return self.version_dir(DECODER_MODEL) / precision / DECODER_FILE
+        return self.version_dir(self.decoder_model) / precision / DECODER_FILE
 
     def decoder_with_past(self, precision: Precision) -> Path:
-        return self.version_dir(DECODER_MODEL) / precision / DECODER_WITH_PAST_FILE
+        return self.version_dir(self.decoder_model) / precision / DECODER_WITH_PAST_FILE
 
     def onnx_files(self, precision: Precision) -> tuple[Path, ...]:
         return (self.encoder(precision), self.decoder(precision), self.decoder_with_past(precision))
 
     @property
     def tokenizer(self) -> Path:
-        return self.root / TOKENIZER_FILE
+        return self.model_dir(self.entry_model) / TOKENIZER_FILE
 
     @property
     def spec(self) -> Path:
-        return self.root / MODEL_SPEC_FILE
+        return self.model_dir(self.entry_model) / MODEL_SPEC_FILE
 
     @property
     def manifest(self) -> Path:
-        return self.root / MANIFEST_FILE
+        return self.model_dir(self.entry_model) / MANIFEST_FILE
+
+
+def exported_models(root: Path) -> list[str]:
+    """The Whisper models exported under `root` (those with a manifest), by name."""
+    return sorted(path.parent.name for path in root.glob(f"*/{MANIFEST_FILE}"))
+
+
+DEFAULT_MODEL = "whisper-tiny.en"  # the model a request without `model` gets, unless configured otherwise

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tokenizers import Tokenizer
 
 from whisper_runtime.errors import ModelFilesError
+from whisper_runtime.languages import ENGLISH, LANGUAGES, Task, language_token
 
 # Timestamp tokens follow <|notimestamps|>: 0.00 s to 30.00 s in steps of 0.02 s, the end of the vocabulary.
 TIMESTAMP_TOKENS = 1501
@@ -23,6 +24,27 @@ class SpecialTokens:
     start_of_prev: int
     no_speech: int
     no_timestamps: int
+    start_of_lm: int
+    # Multilingual models only (English-only ones have the tokens but never saw them in training):
+    # the task tokens, and each language's token by code.
+    translate: int | None = None
+    transcribe: int | None = None
+    languages: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(self.languages)
+
+    def task(self, task: Task) -> int:
+        """The token of `task` (multilingual models only)."""
+        token = self.translate if task == "translate" else self.transcribe
+        if token is None:
+            raise ValueError(f"an English-only model has no {task} task")
+        return token
+
+    def language_of(self, token: int) -> str | None:
+        """The code of a language token (None for any other token)."""
+        return next((code for code, language in self.languages.items() if language == token), None)
 
     @property
     def timestamp_begin(self) -> int:
@@ -41,28 +63,40 @@ _SPECIAL_NAMES = {
     "start_of_prev": ("<|startofprev|>",),
     "no_speech": ("<|nospeech|>", "<|nocaptions|>"),
     "no_timestamps": ("<|notimestamps|>",),
+    "start_of_lm": ("<|startoflm|>",),
 }
+_TASK_NAMES = {"translate": "<|translate|>", "transcribe": "<|transcribe|>"}
 
 
 class WhisperTokenizer:
     """A `tokenizers` BPE tokenizer plus Whisper's special-token conventions."""
 
-    def __init__(self, tokenizer: Tokenizer) -> None:
+    def __init__(self, tokenizer: Tokenizer, multilingual: bool) -> None:
+        """`multilingual`: the model transcribes Whisper's languages and translates (its spec says so)."""
         self._tokenizer = tokenizer
-        ids = {field: _first_id(tokenizer, names) for field, names in _SPECIAL_NAMES.items()}
-        missing = [" or ".join(_SPECIAL_NAMES[field]) for field, token_id in ids.items() if token_id is None]
+        names = {**_SPECIAL_NAMES, **({task: (name,) for task, name in _TASK_NAMES.items()} if multilingual else {})}
+        ids = {field: _first_id(tokenizer, alternatives) for field, alternatives in names.items()}
+        languages = {code: tokenizer.token_to_id(language_token(code)) for code in LANGUAGES} if multilingual else {}
+        missing = [" or ".join(names[field]) for field, token_id in ids.items() if token_id is None]
+        missing += [language_token(code) for code, token_id in languages.items() if token_id is None]
         if missing:
             raise ModelFilesError(f"tokenizer lacks Whisper special tokens: {', '.join(missing)}")
-        self.special = SpecialTokens(**ids)  # type: ignore[arg-type]  # None ruled out above
+        self.special = SpecialTokens(**ids, languages=languages)  # type: ignore[arg-type]  # None ruled out above
 
     @classmethod
-    def from_file(cls, path: Path) -> WhisperTokenizer:
+    def from_file(cls, path: Path, multilingual: bool) -> WhisperTokenizer:
         if not path.is_file():
             raise ModelFilesError(f"tokenizer file {path} does not exist")
         try:
-            return cls(Tokenizer.from_file(str(path)))
+            tokenizer = Tokenizer.from_file(str(path))
         except Exception as exc:  # tokenizers raises plain Exception on malformed files
             raise ModelFilesError(f"{path} is not a tokenizer.json: {exc}") from exc
+        return cls(tokenizer, multilingual)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The codes of the languages this model transcribes."""
+        return tuple(self.special.languages) or (ENGLISH,)
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ordinary text (no special tokens added)."""

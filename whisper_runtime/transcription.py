@@ -18,6 +18,7 @@ import numpy as np
 
 from whisper_runtime.audio import HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE
 from whisper_runtime.decoding import DecodingResult
+from whisper_runtime.languages import Task
 from whisper_runtime.prompts import Prompt, PromptRules
 from whisper_runtime.tokenizer import WhisperTokenizer
 
@@ -34,6 +35,9 @@ class TranscriptionOptions:
         than one window; off gives one segment per window and is a little faster).
     condition_on_previous_text: prompt each window with the text before it, as Whisper does.
     initial_prompt: text that conditions the first window (OpenAI's `prompt`).
+    language: the spoken language's code; None has a multilingual model detect it in the first
+        window and keep it for every later one (an English-only model decodes English).
+    task: transcribe, or translate into English (multilingual models).
     A window counts as silence, and is skipped, when its no-speech probability is above
     `no_speech_threshold` and its mean log-probability below `logprob_threshold`. A window
     whose text compresses better than `compression_ratio_threshold` (a repetition loop) does
@@ -43,6 +47,8 @@ class TranscriptionOptions:
     timestamps: bool = True
     condition_on_previous_text: bool = True
     initial_prompt: str | None = None
+    language: str | None = None
+    task: Task = "transcribe"
     no_speech_threshold: float = 0.6
     logprob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
@@ -104,6 +110,7 @@ class Transcription:
             tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
         )
         self._prompt_since = 0
+        self.language = options.language  # None until the first window's language is detected
         self.segments: list[Segment] = []
 
     @property
@@ -125,7 +132,9 @@ class Transcription:
             return None
         frames = min(N_FRAMES, self._total_frames - self._seek)
         pcm = self._pcm[self._seek * HOP_LENGTH : (self._seek + frames) * HOP_LENGTH]
-        prompt = self._prompts.build(self._history[self._prompt_since :], self._timestamps)
+        prompt = self._prompts.build(
+            self._history[self._prompt_since :], self._timestamps, self.language, self._options.task
+        )
         return Window(self._seek, frames, pcm, prompt)
 
     def accept(self, window: Window, result: DecodingResult) -> list[Segment]:
@@ -133,6 +142,7 @@ class Transcription:
         if window.seek != self._seek:
             raise ValueError(f"a result for the window at frame {window.seek}, but the seek is at {self._seek}")
         options = self._options
+        self.language = self.language or result.language
         silent = result.no_speech_prob > options.no_speech_threshold and result.avg_logprob < options.logprob_threshold
         if silent:
             self._seek += window.frames

@@ -1,4 +1,4 @@
-"""The configured chain of backends (e.g. Triton, then the CPU fallback), tried in order."""
+"""The configured chain of backends of one model (e.g. Triton, then the CPU fallback), tried in order."""
 
 from __future__ import annotations
 
@@ -26,12 +26,15 @@ class Served:
 class BackendChain:
     def __init__(
         self,
+        model: str,
         backends: list[TranscriptionBackend],
         tracer: Tracer | None = None,
-        on_failure: Callable[[str, BackendError], None] | None = None,
+        on_failure: Callable[[str, str, BackendError], None] | None = None,
     ) -> None:
+        """`on_failure(backend, model, error)` hears of every failed backend call."""
         if not backends:
             raise ValueError("a backend chain needs at least one backend")
+        self.model = model
         self.backends = backends
         self._tracer = tracer or NoOpTracer()
         self._on_failure = on_failure
@@ -44,12 +47,15 @@ class BackendChain:
         for backend in self.backends:
             try:
                 with self._tracer.start_as_current_span(f"{backend.name} decode window") as span:
-                    span.set_attribute("dattavani.backend", backend.name)
+                    span.set_attributes({"dattavani.backend": backend.name, "dattavani.model": self.model})
                     return Served(await backend.decode_window(pcm, prompt, request_id, deadline), backend.name)
             except BackendError as exc:
-                log.warning("request %s: %s failed (%s), trying the next backend", request_id, backend.name, exc.code)
+                log.warning(
+                    "request %s: %s failed for %s (%s), trying the next backend",
+                    request_id, backend.name, self.model, exc.code,
+                )  # fmt: skip
                 if self._on_failure is not None:
-                    self._on_failure(backend.name, exc)
+                    self._on_failure(backend.name, self.model, exc)
                 failure = exc
         raise failure  # type: ignore[misc]  # the chain is never empty, so a failure was recorded
 

@@ -1,10 +1,10 @@
-"""The CPU fallback: the exported int8 model run in-process through whisper_runtime, off the event loop."""
+"""The CPU fallback of one model: its export run in-process through whisper_runtime, off the event loop."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
@@ -13,6 +13,7 @@ from gateway.errors import BackendTimeoutError, FallbackUnavailableError
 from whisper_runtime.decoding import DecodingResult
 from whisper_runtime.engine import EngineOptions, WhisperEngine
 from whisper_runtime.errors import ModelFilesError
+from whisper_runtime.model_files import ModelFiles
 from whisper_runtime.prompts import Prompt
 
 
@@ -21,20 +22,24 @@ class FallbackBackend:
 
     name = "fallback"
 
-    def __init__(self, engine: WhisperEngine | None, concurrency: int, load_error: str = "") -> None:
+    def __init__(
+        self, engine: WhisperEngine | None, concurrency: int, load_error: str = "", load_seconds: float | None = None
+    ) -> None:
         self._engine = engine
         self._load_error = load_error
+        self.load_seconds = load_seconds
         self._slots = asyncio.Semaphore(concurrency)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fallback")
 
     @classmethod
-    def load(cls, repository: Path, options: EngineOptions, concurrency: int) -> FallbackBackend:
-        """The fallback over the export in `repository`; unavailable (not fatal) when the export is missing."""
+    def load(cls, model: ModelFiles, options: EngineOptions, concurrency: int) -> FallbackBackend:
+        """The fallback over `model`'s export; unavailable (not fatal) when its ONNX files are missing."""
+        started = time.perf_counter()
         try:
-            engine = WhisperEngine.load(repository, options)
+            engine = WhisperEngine.load(model, options)
         except ModelFilesError as exc:
             return cls(None, concurrency, load_error=str(exc))
-        return cls(engine, concurrency)
+        return cls(engine, concurrency, load_seconds=time.perf_counter() - started)
 
     async def decode_window(
         self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline

@@ -19,12 +19,14 @@ CANARY_PCM = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)  # half a second of si
 CHANNEL_ARGS = [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)]
 
 
-def map_triton_error(exc: InferenceServerException) -> BackendError:
+def map_triton_error(exc: InferenceServerException, model: str) -> BackendError:
     """Our error for a failed Triton call. The gateway validates audio before sending it, so an
     error from Triton is Triton's problem, not the client's."""
     status = str(exc.status() or "")
     if "DEADLINE_EXCEEDED" in status:
         return BackendTimeoutError("Triton did not answer in time")
+    if "NOT_FOUND" in status:  # unloaded, or never loaded: the other models are unaffected
+        return BackendUnavailableError(f"Triton does not serve {model} now (not loaded)", code="model_not_loaded")
     return BackendUnavailableError(f"Triton failed the request ({status or 'no status'})")
 
 
@@ -54,7 +56,7 @@ class TritonBackend:
                 headers=outgoing_headers(),  # traceparent: Triton's own spans join the request's trace
             )
         except InferenceServerException as exc:
-            raise map_triton_error(exc) from exc
+            raise map_triton_error(exc, self._model) from exc
         return window_result(result)
 
     async def check(self) -> ComponentHealth:

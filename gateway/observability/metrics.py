@@ -64,18 +64,22 @@ class GatewayMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         ProcessCollector(registry=r)  # process_resident_memory_bytes, process_cpu_seconds_total, ...
+        # `model` is the served model a request named ("none" before it was read, or on other routes).
         self.requests = Counter(
-            "dattavani_requests", "Requests answered, by route, method, status and backend.",
-            ["route", "method", "status", "served_by"], registry=r,
+            "dattavani_requests", "Requests answered, by route, method, status, backend and model.",
+            ["route", "method", "status", "served_by", "model"], registry=r,
         )  # fmt: skip
         self.latency = Histogram(
-            "dattavani_request_duration_seconds", "Time to answer a request.", ["route"],
+            "dattavani_request_duration_seconds", "Time to answer a request.", ["route", "model"],
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
-        self.audio = Counter("dattavani_audio_seconds", "Seconds of audio transcribed.", ["served_by"], registry=r)
+        self.audio = Counter(
+            "dattavani_audio_seconds", "Seconds of audio transcribed.", ["served_by", "model"], registry=r
+        )
         self.errors = Counter(
-            "dattavani_request_errors", "Error responses, by route and error code (audio decode errors among them).",
-            ["route", "code"], registry=r,
+            "dattavani_request_errors",
+            "Error responses, by route, error code (audio decode errors among them) and model.",
+            ["route", "code", "model"], registry=r,
         )  # fmt: skip
         self.running = Gauge("dattavani_requests_running", "Transcriptions being processed.", registry=r)
         self.queued = Gauge("dattavani_requests_queued", "Transcriptions waiting for a slot.", registry=r)
@@ -83,20 +87,24 @@ class GatewayMetrics:
             "dattavani_requests_queue_capacity", "Transcriptions that may wait before 429s start.", registry=r
         )
         self.breaker_open = Gauge(
-            "dattavani_circuit_breaker_open", "1 while the backend's circuit breaker is open or half-open.",
-            ["backend"], registry=r,
+            "dattavani_circuit_breaker_open", "1 while the backend's circuit breaker (one per model) is open or "
+            "half-open.", ["backend", "model"], registry=r,
         )  # fmt: skip
         self.backend_failures = Counter(
-            "dattavani_backend_failures", "Failed backend calls, by backend and error code.", ["backend", "code"],
-            registry=r,
+            "dattavani_backend_failures", "Failed backend calls, by backend, model and error code.",
+            ["backend", "model", "code"], registry=r,
         )  # fmt: skip
         self.fallback = Counter(
-            "dattavani_fallback_transcriptions", "Transcriptions served by the CPU fallback.", registry=r
+            "dattavani_fallback_transcriptions", "Transcriptions served by the CPU fallback.", ["model"], registry=r
         )
+        self.model_load = Gauge(
+            "dattavani_model_load_seconds", "Time the gateway took to load a model's in-process backend.",
+            ["model", "backend"], registry=r,
+        )  # fmt: skip
         self.triton_up = Gauge(
             "dattavani_triton_metrics_up", "1 when Triton's metrics were scraped for the last /metrics.", registry=r
         )
-        self.model = Info("dattavani_model", "The served model.", registry=r)
+        self.model = Info("dattavani_model", "The served models, the default and its aliases.", registry=r)
         self.triton = TritonMetrics(triton_metrics_url)
 
     def render(self) -> bytes:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from export.attention_fusion import fuse_self_attention
-from whisper_runtime.repository import DEFAULT_REPOSITORY, RepositoryLayout
+from whisper_runtime.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, ModelLayout
 
 SEQUENCE, D_MODEL, HEADS = 50, 32, 4
 HEAD = D_MODEL // HEADS
@@ -81,8 +82,9 @@ def test_an_attention_with_anything_between_its_steps_is_left_alone() -> None:
     assert model.SerializeToString() == before
 
 
-def test_the_exported_encoders_run_every_layer_through_multi_head_attention() -> None:
-    layout = RepositoryLayout(DEFAULT_REPOSITORY)
+@pytest.mark.parametrize(("model", "layers"), [(DEFAULT_MODEL, 4), ("whisper-base", 6)])
+def test_the_exported_encoders_run_every_layer_through_multi_head_attention(model: str, layers: int) -> None:
+    layout = ModelLayout(DEFAULT_REPOSITORY, model)
     for precision in ("fp32", "int8"):
         ops = [node.op_type for node in onnx.load(layout.encoder(precision), load_external_data=False).graph.node]
-        assert ops.count("MultiHeadAttention") == 4 and "Softmax" not in ops, precision
+        assert ops.count("MultiHeadAttention") == layers and "Softmax" not in ops, precision

@@ -12,8 +12,8 @@ import pytest
 
 from export.__main__ import main
 from export.manifest import Manifest
-from export.sources import default_source, resolve_source
-from whisper_runtime.repository import RepositoryLayout
+from export.sources import BUNDLED_NAMES, bundled_sources, default_source, resolve_source
+from whisper_runtime.repository import DEFAULT_MODEL, ModelLayout
 
 
 def _fail_message(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
@@ -65,28 +65,31 @@ def test_unknown_precision_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_the_exported_repository_is_up_to_date_and_a_rerun_skips_it(repository: Path) -> None:
-    layout = RepositoryLayout(repository)
-    manifest = Manifest.load(layout.manifest)
-    assert manifest is not None
-    assert manifest.covers(default_source().checksum(), ["fp32", "int8"], repository)
+    manifests = {}
+    for source in bundled_sources():
+        manifests[source.name] = Manifest.load(ModelLayout(repository, source.name).manifest)
+        assert manifests[source.name] is not None
+        assert manifests[source.name].covers(source.checksum(), ["fp32", "int8"], repository)  # type: ignore[union-attr]
     result = subprocess.run([sys.executable, "-m", "export"], capture_output=True, text=True, check=True)
-    assert "up to date" in result.stdout
-    assert Manifest.load(layout.manifest) == manifest  # not rewritten: same export time
+    assert result.stdout.count("is up to date") == len(BUNDLED_NAMES) == 2
+    for name, manifest in manifests.items():  # not rewritten: same export time
+        assert Manifest.load(ModelLayout(repository, name).manifest) == manifest
 
 
-def test_manifest_records_source_tools_and_files(repository: Path) -> None:
-    manifest = Manifest.load(RepositoryLayout(repository).manifest)
+@pytest.mark.parametrize("model", BUNDLED_NAMES)
+def test_manifest_records_source_tools_and_files(repository: Path, model: str) -> None:
+    manifest = Manifest.load(ModelLayout(repository, model).manifest)
     assert manifest is not None
     assert manifest.source_kind == "ct2"
     assert len(manifest.source_sha256) == 64
     assert {"torch", "transformers", "optimum-onnx", "onnxruntime"} <= set(manifest.libraries)
     for precision in ("fp32", "int8"):
-        for path in RepositoryLayout(repository).onnx_files(precision):  # type: ignore[arg-type]
+        for path in ModelLayout(repository, model).onnx_files(precision):  # type: ignore[arg-type]
             assert manifest.files[str(path.relative_to(repository))] == path.stat().st_size
 
 
 def test_a_damaged_export_is_not_considered_up_to_date(repository: Path, tmp_path: Path) -> None:
-    manifest = Manifest.load(RepositoryLayout(repository).manifest)
+    manifest = Manifest.load(ModelLayout(repository, DEFAULT_MODEL).manifest)
     assert manifest is not None
     assert not manifest.covers(manifest.source_sha256, ["fp32"], tmp_path)  # files absent there
     assert not manifest.covers("0" * 64, ["fp32"], repository)

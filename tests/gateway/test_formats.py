@@ -11,7 +11,10 @@ def _segment(id: int, start: float, end: float, text: str) -> Segment:
 
 
 TRANSCRIPT = Transcript.of(
-    (_segment(0, 0.0, 1.5, "Hello there."), _segment(1, 3661.25, 3725.5, "General Kenobi.")), duration=3725.5
+    (_segment(0, 0.0, 1.5, "Hello there."), _segment(1, 3661.25, 3725.5, "General Kenobi.")),
+    duration=3725.5,
+    language="en",
+    task="transcribe",
 )
 
 
@@ -49,5 +52,5 @@ def test_verbose_json_has_openais_fields() -> None:
 
 
 def test_silence_gives_no_segments() -> None:
-    silence = Transcript.of((), 2.0)
+    silence = Transcript.of((), 2.0, "en", "transcribe")
     assert (silence.text, to_srt(silence), to_vtt(silence)) == ("", "", "WEBVTT\n\n")

@@ -1,4 +1,5 @@
-"""Readiness lists every component (Triton canary, fallback, disk, memory); 503 when one that matters fails."""
+"""Readiness lists each model's backends (Triton canary, fallback) and the system (disk, memory): ready when
+every model can serve, degraded when only some can, 503 when none can or the system fails."""
 
 from __future__ import annotations
 
@@ -21,20 +22,32 @@ def test_the_real_gateway_reports_each_component(gateway: GatewayProcess) -> Non
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ready"
-    assert set(body["components"]) == {"triton", "fallback", "disk", "memory"}
-    assert body["components"]["triton"]["message"].startswith("canary inference answered")
+    assert set(body["components"]) == {"disk", "memory"}
+    assert set(body["models"]) == {"whisper-tiny.en", "whisper-base"}
+    for model in body["models"].values():
+        assert model["status"] == "ok" and set(model["backends"]) == {"triton", "fallback"}
+        assert model["backends"]["triton"]["message"].startswith("canary inference answered")
+        assert all(backend["status"] == "ok" for backend in model["backends"].values())
     assert all(component["status"] == "ok" for component in body["components"].values())
 
 
 def test_one_serving_backend_is_enough() -> None:
-    status, body = readiness({"triton": DOWN, "fallback": OK}, {"disk": OK}, Admission(1, 0, 1))
+    status, body = readiness({"a": {"triton": DOWN, "fallback": OK}}, {"disk": OK}, Admission(1, 0, 1))
     assert (status, body["status"]) == (200, "ready")
-    assert body["components"]["triton"] == {"status": "down", "message": "broken"}
+    assert body["models"]["a"]["backends"]["triton"] == {"status": "down", "message": "broken"}
+
+
+def test_a_model_that_cannot_serve_leaves_the_gateway_degraded_but_ready() -> None:
+    models = {"a": {"triton": OK}, "b": {"triton": DOWN, "fallback": DOWN}}
+    status, body = readiness(models, {"disk": OK}, Admission(1, 0, 1))
+    assert (status, body["status"], body["models"]["a"]["status"], body["models"]["b"]["status"]) == (
+        200, "degraded", "ok", "down",
+    )  # fmt: skip
 
 
 def test_no_serving_backend_or_a_failed_system_component_is_unavailable() -> None:
-    assert readiness({"triton": DOWN, "fallback": DOWN}, {"disk": OK}, Admission(1, 0, 1))[0] == 503
-    status, body = readiness({"triton": OK}, {"disk": DOWN, "memory": OK}, Admission(1, 0, 1))
+    assert readiness({"a": {"triton": DOWN, "fallback": DOWN}}, {"disk": OK}, Admission(1, 0, 1))[0] == 503
+    status, body = readiness({"a": {"triton": OK}}, {"disk": DOWN, "memory": OK}, Admission(1, 0, 1))
     assert (status, body["status"], body["components"]["disk"]["status"]) == (503, "unavailable", "down")
 
 

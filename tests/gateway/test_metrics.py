@@ -29,13 +29,17 @@ def test_metrics_merge_the_gateways_series_with_tritons(gateway: GatewayProcess)
     assert post_audio(gateway, JFK.read_bytes()).status_code == 200
     assert post_audio(gateway, b"not audio").status_code == 400
     text = scrape(gateway)
-    route = 'route="/v1/audio/transcriptions"'
-    assert value(text, rf'dattavani_requests_total{{method="POST",{route},served_by="triton",status="200"}}') >= 1
-    assert value(text, rf'dattavani_request_errors_total{{code="not_audio",{route}}}') >= 1
-    assert value(text, r'dattavani_audio_seconds_total\{served_by="triton"\}') >= 11.0
+    route, model = 'route="/v1/audio/transcriptions"', 'model="whisper-tiny.en"'
+    assert (
+        value(text, rf'dattavani_requests_total{{method="POST",{model},{route},served_by="triton",status="200"}}') >= 1
+    )
+    assert value(text, rf'dattavani_request_errors_total{{code="not_audio",{model},{route}}}') >= 1
+    assert value(text, rf'dattavani_audio_seconds_total\{{{model},served_by="triton"\}}') >= 11.0
     assert value(text, "dattavani_triton_metrics_up") == 1
-    assert value(text, r'dattavani_circuit_breaker_open\{backend="triton"\}') == 0
-    assert value(text, r'nv_inference_count\{origin="triton",model="whisper",version="1"\}') >= 1
+    assert value(text, rf'dattavani_circuit_breaker_open\{{backend="triton",{model}\}}') == 0
+    assert value(text, r'dattavani_circuit_breaker_open\{backend="triton",model="whisper-base"\}') == 0
+    assert value(text, rf'dattavani_model_load_seconds\{{backend="fallback",{model}\}}') > 0
+    assert value(text, r'nv_inference_count\{origin="triton",model="whisper-tiny.en",version="1"\}') >= 1
     assert "# TYPE nv_inference_exec_count counter" in text  # Triton's names and types kept verbatim
 
 

@@ -60,7 +60,7 @@ def test_streaming_a_short_clip_gives_its_text_as_one_delta(client: OpenAI) -> N
 
 
 def test_models_are_listed(client: OpenAI) -> None:
-    assert {model.id for model in client.models.list()} == {"whisper-tiny.en", "whisper-1"}
+    assert {model.id for model in client.models.list()} == {"whisper-tiny.en", "whisper-base", "whisper-1"}
 
 
 def test_sdk_errors_carry_the_openai_error_body(client: OpenAI) -> None:

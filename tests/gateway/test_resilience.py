@@ -19,6 +19,7 @@ import requests
 from devstack.stack import Stack, local_stack
 from tests.audio_files import JFK, JFK_TEXT, normalize
 from triton_server.launcher import TritonServer
+from whisper_runtime.repository import DEFAULT_MODEL
 
 RECOVERY_S = 4.0
 CANARY_S = 1.0
@@ -107,7 +108,7 @@ def wait_for(condition: Callable[[], bool], what: str, bound_s: float = EVENT_BO
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    with local_stack(tmp_path, gateway_env=RESILIENCE_ENV) as running:
+    with local_stack(tmp_path, gateway_env=RESILIENCE_ENV, models=(DEFAULT_MODEL,)) as running:
         yield running
 
 
@@ -152,7 +153,7 @@ def test_triton_killed_mid_stream_fallback_serves_and_traffic_returns(
     after_kill = stream.finished_after(killed_at + 1)
     assert after_kill and all(o.served_by == "fallback" for o in after_kill)
     assert any(o.served_by == "triton" for o in stream.outcomes if o.finished_at < killed_at)
-    triton_health = ready_body(stack)["components"]["triton"]
+    triton_health = ready_body(stack)["models"][DEFAULT_MODEL]["backends"]["triton"]
     assert triton_health["status"] == "down"
     assert "circuit breaker open" in triton_health["message"]
     metrics = requests.get(
@@ -160,7 +161,7 @@ def test_triton_killed_mid_stream_fallback_serves_and_traffic_returns(
     )
     assert metrics.status_code == 200  # Triton's part is absent, and a gauge says so
     assert "dattavani_triton_metrics_up 0.0" in metrics.text
-    assert 'dattavani_circuit_breaker_open{backend="triton"} 1.0' in metrics.text
+    assert f'dattavani_circuit_breaker_open{{backend="triton",model="{DEFAULT_MODEL}"}} 1.0' in metrics.text
     assert "\nnv_" not in metrics.text
 
     with (tmp_path / "triton-restarted.log").open("ab") as log, TritonServer(stack.triton.settings, log=log):
@@ -170,7 +171,7 @@ def test_triton_killed_mid_stream_fallback_serves_and_traffic_returns(
         # (`request_s` measured 0.40-0.41 s on an idle AVX-512 host like the one it was tuned on); on a slower host
         # the allowance grows with it.
         assert back_after <= RECOVERY_S + CANARY_S + max(2.0, 5 * request_s)
-        assert ready_body(stack)["components"]["triton"]["status"] == "ok"
+        assert ready_body(stack)["models"][DEFAULT_MODEL]["backends"]["triton"]["status"] == "ok"
 
 
 def test_triton_frozen_requests_time_out_to_the_fallback_and_sigcont_heals(stack: Stack) -> None:
@@ -232,7 +233,7 @@ class SlowUpload:
 
 def test_queue_full_gets_429_with_retry_after_at_once(tmp_path: Path) -> None:
     env = {**RESILIENCE_ENV, "DATTAVANI_MAX_CONCURRENT_REQUESTS": "1", "DATTAVANI_MAX_QUEUED_REQUESTS": "1"}
-    with local_stack(tmp_path, gateway_env=env) as stack:
+    with local_stack(tmp_path, gateway_env=env, models=(DEFAULT_MODEL,)) as stack:
         held = [SlowUpload(stack) for _ in range(2)]  # one running (reading its upload), one queued
         deadline = time.monotonic() + 10
         while ready_body(stack)["requests"] != {"running": 1, "queued": 1} and time.monotonic() < deadline:

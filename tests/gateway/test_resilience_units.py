@@ -44,7 +44,7 @@ class FaultSource:
         outcome = next(self.script)
         if isinstance(outcome, Exception):
             raise outcome
-        return DecodingResult(tokens=(), text=outcome, avg_logprob=-0.1, no_speech_prob=0.0)
+        return DecodingResult(tokens=(), text=outcome, avg_logprob=-0.1, no_speech_prob=0.0, language="en")
 
     async def check(self) -> ComponentHealth:
         return ComponentHealth("ok", "scripted")
@@ -147,19 +147,24 @@ async def test_retries_and_their_sleeps_stop_at_the_deadline() -> None:
 
 
 async def test_chain_falls_back_and_says_who_served() -> None:
+    failures: list[tuple[str, str, str]] = []
     chain = BackendChain(
-        [FaultSource("triton", forever(BackendUnavailableError("down"))), FaultSource("fallback", forever("hello"))]
+        "whisper-base",
+        [FaultSource("triton", forever(BackendUnavailableError("down"))), FaultSource("fallback", forever("hello"))],
+        on_failure=lambda backend, model, error: failures.append((backend, model, error.code)),
     )
     served = await chain.decode_window(PCM, None, "req", Deadline.after(5.0))
     assert (served.result.text, served.backend) == ("hello", "fallback")
+    assert failures == [("triton", "whisper-base", "backend_unavailable")]
 
 
 async def test_chain_raises_the_last_failure_when_all_fail() -> None:
     chain = BackendChain(
+        "m",
         [
             FaultSource("triton", forever(BackendUnavailableError("down"))),
             FaultSource("fallback", forever(BackendTimeoutError("slow"))),
-        ]
+        ],
     )
     with pytest.raises(BackendTimeoutError):
         await call(chain)
@@ -167,7 +172,7 @@ async def test_chain_raises_the_last_failure_when_all_fail() -> None:
 
 async def test_chain_does_not_fall_back_on_client_errors() -> None:
     fallback = FaultSource("fallback", forever("hello"))
-    chain = BackendChain([FaultSource("triton", forever(InvalidParameterError("bad"))), fallback])
+    chain = BackendChain("m", [FaultSource("triton", forever(InvalidParameterError("bad"))), fallback])
     with pytest.raises(InvalidParameterError):
         await call(chain)
     assert fallback.calls == []

@@ -22,14 +22,16 @@ from gateway.config import GatewayConfig
 from gateway.errors import BackendUnavailableError
 from whisper_runtime.audio import SAMPLE_RATE
 from whisper_runtime.decoding import DecodingResult
+from whisper_runtime.model_files import ModelFiles
 from whisper_runtime.prompts import Prompt
-from whisper_runtime.repository import DEFAULT_REPOSITORY, RepositoryLayout
-from whisper_runtime.tokenizer import WhisperTokenizer
+from whisper_runtime.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY
 
-TOKENIZER = WhisperTokenizer.from_file(RepositoryLayout(DEFAULT_REPOSITORY).tokenizer)
+TOKENIZER = ModelFiles.load(DEFAULT_REPOSITORY, DEFAULT_MODEL).tokenizer
 BEGIN = TOKENIZER.special.timestamp_begin
 # A whole window with one segment: "Hello there." from 0 to 28 s, then the window is done.
-FIRST_WINDOW = DecodingResult((BEGIN, *TOKENIZER.encode(" Hello there."), BEGIN + 1400), "Hello there.", -0.1, 0.0)
+FIRST_WINDOW = DecodingResult(
+    (BEGIN, *TOKENIZER.encode(" Hello there."), BEGIN + 1400), "Hello there.", -0.1, 0.0, "en"
+)
 
 
 class ScriptedBackend:
@@ -74,7 +76,8 @@ async def client_for() -> AsyncIterator[StartClient]:
     clients: list[Client] = []
 
     async def start(*script: DecodingResult | Exception) -> Client:
-        app = create_app(GatewayConfig(auth_disabled=True), backends=[ScriptedBackend(iter(script))])
+        config = GatewayConfig(auth_disabled=True, models=(DEFAULT_MODEL,))
+        app = create_app(config, backends={DEFAULT_MODEL: [ScriptedBackend(iter(script))]})
         client = TestClient(TestServer(app))
         await client.start_server()
         clients.append(client)

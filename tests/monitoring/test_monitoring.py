@@ -190,7 +190,7 @@ def test_a_real_prometheus_scrapes_gateway_and_triton_series(gateway: GatewayPro
     triton_series: list[dict] = []
     while time.monotonic() < deadline and not (gateway_series and triton_series):
         gateway_series = _query(prometheus, 'dattavani_requests_total{route="/v1/audio/transcriptions"}')
-        triton_series = _query(prometheus, 'nv_inference_count{origin="triton",model="whisper"}')
+        triton_series = _query(prometheus, 'nv_inference_count{origin="triton",model="whisper-tiny.en"}')
         time.sleep(0.5)
     assert gateway_series and float(gateway_series[0]["value"][1]) >= 1
     assert triton_series and float(triton_series[0]["value"][1]) >= 1

@@ -39,7 +39,7 @@ def test_a_small_benchmark_writes_its_json_and_a_report_with_plots(tmp_path: Pat
     (tmp_path / "perf_analyzer.json").write_text(json.dumps(PERF_ANALYZER_RUN))
     out = tmp_path / "bench.json"
     arguments = ["--targets", "gateway,runtime", "--datasets", "librispeech,eval-short", "--limit", "2"]
-    arguments += ["--triton-config", "whisper.max_queue_delay_us=100"]  # the fused model reloaded, batching on
+    arguments += ["--triton-config", "whisper-tiny.en.max_queue_delay_us=100"]  # the fused model reloaded, batching on
     assert (
         main([*arguments, "--concurrency", "1,2", "--repeats", "2", "--min-pass-audio-s", "15", "--out", str(out)]) == 0
     )
@@ -47,7 +47,7 @@ def test_a_small_benchmark_writes_its_json_and_a_report_with_plots(tmp_path: Pat
     document = json.loads(out.read_text())
     assert document["schema_version"] == SCHEMA_VERSION
     assert document["configuration"]["profile"] == "fused" and document["machine"]["gpu"] is None
-    assert document["configuration"]["triton_config"] == ["whisper.max_queue_delay_us=100"]
+    assert document["configuration"]["triton_config"] == ["whisper-tiny.en.max_queue_delay_us=100"]
     measured = {(r["dataset"], r["target"], r["concurrency"]) for r in document["results"]}
     assert measured == {
         (d, t, c) for d in ("librispeech", "eval-short") for t, c in [("gateway", 1), ("gateway", 2), ("runtime", 2)]
@@ -63,7 +63,7 @@ def test_a_small_benchmark_writes_its_json_and_a_report_with_plots(tmp_path: Pat
     assert {(p["target"], p["files"]) for p in document["pooled_wer"]} == {("gateway", 4), ("runtime", 4)}
 
     report = out.with_suffix(".md").read_text()
-    assert "Triton profile `fused` with `whisper.max_queue_delay_us=100`;" in report
+    assert "Triton profile `fused` with `whisper-tiny.en.max_queue_delay_us=100`;" in report
     assert "## librispeech (2 files" in report and "each pass sends them 2 times" in report
     assert "## All datasets together" in report
     assert "gateway int8 c=2: 2/2 transcripts identical to the runtime's" in report

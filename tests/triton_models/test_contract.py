@@ -9,25 +9,27 @@ import numpy as np
 import pytest
 
 from triton_models import contract
+from triton_models.definitions import CONFIGS
 from whisper_runtime.decoding import DecodingResult
 from whisper_runtime.errors import InvalidAudioError, InvalidPromptError
 from whisper_runtime.prompts import PromptRules
-from whisper_runtime.repository import DEFAULT_REPOSITORY
 from whisper_runtime.tokenizer import SpecialTokens
 
-RULES = PromptRules(SpecialTokens(50256, 50257, 50360, 50361, 50362))
+RULES = PromptRules(SpecialTokens(50256, 50257, 50360, 50361, 50362, start_of_lm=50359))
 RESULTS = [
-    DecodingResult(tokens=(440, 50363), text="Hé", avg_logprob=-0.25, no_speech_prob=0.01),
-    DecodingResult(tokens=(), text="", avg_logprob=-1.5, no_speech_prob=0.9),
+    DecodingResult(tokens=(440, 50363), text="Hé", avg_logprob=-0.25, no_speech_prob=0.01, language="en"),
+    DecodingResult(tokens=(), text="", avg_logprob=-1.5, no_speech_prob=0.9, language="de"),
 ]
-CONFIGS = sorted(DEFAULT_REPOSITORY.glob("*/config.pbtxt")) + sorted(DEFAULT_REPOSITORY.glob("*/configs/*.pbtxt"))
+TEMPLATES = sorted(CONFIGS.glob("*.pbtxt"))
 
 
 def test_what_a_model_writes_its_client_reads_back() -> None:
     outputs = contract.decoding_outputs(RESULTS)
     assert outputs[contract.TOKENS].tolist() == [[440, 50363], [contract.TOKEN_PADDING, contract.TOKEN_PADDING]]
     assert contract.decoding_results(outputs) == [
-        DecodingResult(r.tokens, r.text, float(np.float32(r.avg_logprob)), float(np.float32(r.no_speech_prob)))
+        DecodingResult(
+            r.tokens, r.text, float(np.float32(r.avg_logprob)), float(np.float32(r.no_speech_prob)), r.language
+        )
         for r in RESULTS
     ]
 
@@ -52,11 +54,11 @@ def test_clips_are_cut_to_their_lengths_and_bad_lengths_or_prompts_refused() -> 
         contract.read_prompts(np.array([[50257]], dtype=np.int32), 2, RULES)
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: str(path.relative_to(DEFAULT_REPOSITORY)))
+@pytest.mark.parametrize("config", TEMPLATES, ids=lambda path: path.name)
 def test_every_tensor_a_config_names_is_in_the_contract(config: Path) -> None:
     text = config.read_text()
     tensors = set(re.findall(r'\{\s*name:\s*"(\w+)"', text))
     known = {value for name, value in vars(contract).items() if name.isupper() and isinstance(value, str)}
     assert tensors and tensors <= known, tensors - known
-    if re.search(r'^name: "whisper"$', text, re.MULTILINE):  # the entry model, in either profile
+    if re.search(r'^name: "\$\{model\}"$', text, re.MULTILINE):  # the entry model, in either profile
         assert tensors == {contract.WAV, contract.WAV_LENS, contract.PROMPT, *contract.DECODING_OUTPUTS}

@@ -16,7 +16,10 @@ from tests.audio_files import normalize
 from tests.triton_server.triton_requests import grpc_infer, metric_values
 from triton_server.launcher import TritonServer, triton_on_free_ports
 from triton_server.model_control import ModelControlError, apply_overrides, parse_overrides
-from whisper_runtime.repository import DECODER_MODEL, ENTRY_MODEL
+from whisper_runtime.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, ModelLayout
+
+ENTRY_MODEL = DEFAULT_MODEL
+DECODER_MODEL = ModelLayout(DEFAULT_REPOSITORY, DEFAULT_MODEL).decoder_model
 
 BURST = 8
 

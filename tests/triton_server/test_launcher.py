@@ -46,18 +46,27 @@ def test_environment_puts_this_interpreter_and_its_libpython_first() -> None:
 def test_model_settings_take_the_launcher_environment_over_config_parameters(tmp_path: Path) -> None:
     args = {
         "model_config": '{"parameters": {"precision": {"string_value": "int8"}, '
-        '"intra_op_threads": {"string_value": "2"}}}',
-        "model_repository": str(tmp_path / "whisper_encoder"),
+        '"intra_op_threads": {"string_value": "2"}, "whisper_model": {"string_value": "whisper-base"}}}',
+        "model_repository": str(tmp_path / "whisper-base_encoder"),
     }
     assert read_model_settings(args, environ={}).engine.precision == "int8"
     assert read_model_settings(args, environ={}).engine.session.intra_op_threads == 2
     assert read_model_settings(args, environ={PRECISION_ENV: "fp32"}).engine.precision == "fp32"
     assert read_model_settings(args, environ={}).repository == tmp_path
+    assert read_model_settings(args, environ={}).whisper_model == "whisper-base"
 
 
-def test_each_profile_loads_only_the_entry_model_in_its_configuration() -> None:
-    assert profile_args("fused") == ["--model-control-mode=explicit", "--load-model=whisper"]
-    assert profile_args("pipeline") == [*profile_args("fused"), "--model-config-name=pipeline"]
+def test_each_profile_loads_only_the_entry_models_in_its_configuration() -> None:
+    fused = profile_args("fused", ("a", "b"))
+    assert fused == ["--model-control-mode=explicit", "--load-model=a", "--load-model=b"]
+    assert profile_args("pipeline", ("a", "b")) == [*fused, "--model-config-name=pipeline"]
+
+
+def test_triton_serves_every_exported_model_unless_told_which(repository: Path, tmp_path: Path) -> None:
+    assert {"whisper-tiny.en", "whisper-base"} <= set(TritonSettings(repository=repository).served_models)
+    assert TritonSettings(repository=repository, models=("whisper-base",)).served_models == ("whisper-base",)
+    with pytest.raises(TritonLaunchError, match="no model is exported"):
+        _ = TritonSettings(repository=tmp_path).served_models
 
 
 def test_the_pipeline_profile_is_the_default_only_where_a_gpu_provider_exists(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,10 +80,11 @@ def test_the_pipeline_profile_is_the_default_only_where_a_gpu_provider_exists(mo
     assert TritonSettings(profile="fused").serving_profile == "fused"
 
 
-def test_a_repository_without_models_fails_to_start(tmp_path: Path) -> None:
+def test_a_model_that_cannot_load_fails_the_start(tmp_path: Path) -> None:
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "config.pbtxt").write_text('backend: "no_such_backend"\n')
-    settings = with_ports(TritonSettings(repository=tmp_path, workdir=tmp_path / "run"), free_port_block(3))
+    settings = TritonSettings(repository=tmp_path, models=("broken",), workdir=tmp_path / "run")
+    settings = with_ports(settings, free_port_block(3))
     with pytest.raises(TritonLaunchError, match="exited"):
         TritonServer(settings, log=(tmp_path / "log").open("wb")).start()
 

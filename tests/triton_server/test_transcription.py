@@ -8,14 +8,16 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 
+from perf.datasets import load_dataset
 from tests.audio_files import AUDIO_DIR, JFK_TEXT, normalize
+from tests.conftest import BASE
 from tests.triton_server.triton_requests import grpc_infer, http_transcribe
 from triton_server.client import decode_window
 from triton_server.launcher import TritonServer
-from whisper_runtime.audio import decode_audio
+from whisper_runtime.audio import HOP_LENGTH, decode_audio
 from whisper_runtime.engine import WhisperEngine
 from whisper_runtime.repository import Precision
-from whisper_runtime.transcription import TranscriptionOptions, transcribe
+from whisper_runtime.transcription import TranscriptionOptions, Window, transcribe
 
 VOXPOPULI = AUDIO_DIR / "eval" / "long" / "voxpopuli-en-000.ogg"
 
@@ -70,3 +72,17 @@ def test_a_long_recording_window_by_window_through_triton_equals_the_in_process_
         )
     assert len(segments) > 5
     assert segments == engine.transcribe(pcm)
+
+
+def test_multilingual_clips_through_triton_equal_the_in_process_decode(
+    served: TritonServer, engine_for: Callable[..., WhisperEngine]
+) -> None:
+    """Whisper base in either profile: the language detected and the text decoded, as in this process."""
+    engine = engine_for("int8", BASE)
+    with grpcclient.InferenceServerClient(served.settings.grpc_url) as client:
+        for clip in load_dataset("multilingual")[::3]:
+            pcm = decode_audio(clip.path)
+            (expected,) = engine.decode_batch([pcm])
+            window = Window(0, pcm.size // HOP_LENGTH, pcm, engine.prompts.default)
+            assert decode_window(client, window, BASE) == expected, clip.id
+            assert expected.language == clip.language, clip.id

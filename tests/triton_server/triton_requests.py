@@ -10,13 +10,14 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
 from triton_server.launcher import TritonServer
+from whisper_runtime.repository import DEFAULT_MODEL
 
 
-def http_transcribe(server: TritonServer, pcm: np.ndarray) -> str:
+def http_transcribe(server: TritonServer, pcm: np.ndarray, model: str = DEFAULT_MODEL) -> str:
     with httpclient.InferenceServerClient(server.settings.http_url) as client:
         wav = httpclient.InferInput("WAV", [1, len(pcm)], "FP32")
         wav.set_data_from_numpy(pcm[None, :])
-        result = client.infer("whisper", [wav])
+        result = client.infer(model, [wav])
     return result.as_numpy("TRANSCRIPTS").reshape(-1)[0].decode()
 
 
@@ -28,7 +29,7 @@ def grpc_infer(server: TritonServer, inputs: dict[str, np.ndarray]) -> np.ndarra
             tensor = grpcclient.InferInput(name, list(value.shape), _triton_dtype(value))
             tensor.set_data_from_numpy(value)
             tensors.append(tensor)
-        return client.infer("whisper", tensors, client_timeout=120).as_numpy("TRANSCRIPTS")
+        return client.infer(DEFAULT_MODEL, tensors, client_timeout=120).as_numpy("TRANSCRIPTS")
 
 
 def _triton_dtype(value: np.ndarray) -> str:

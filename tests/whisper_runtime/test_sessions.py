@@ -51,7 +51,7 @@ def test_a_missing_or_broken_model_file_is_a_model_files_error(tmp_path: Path) -
 @pytest.mark.parametrize("content", ["{not json", '{"name": "x"}', "[]"])
 def test_a_broken_model_spec_is_a_model_files_error(tmp_path: Path, content: str) -> None:
     with pytest.raises(ModelFilesError, match="missing"):
-        ModelSpec.load(tmp_path)
+        ModelSpec.load(tmp_path / "whisper_spec.json")
     (tmp_path / "whisper_spec.json").write_text(content)
     with pytest.raises(ModelFilesError, match="not a valid model spec"):
-        ModelSpec.load(tmp_path)
+        ModelSpec.load(tmp_path / "whisper_spec.json")

@@ -13,8 +13,9 @@ from whisper_runtime.audio import SAMPLE_RATE
 from whisper_runtime.decoding import DecodingResult
 from whisper_runtime.engine import WhisperEngine
 from whisper_runtime.errors import InvalidPromptError
+from whisper_runtime.model_files import ModelFiles
 from whisper_runtime.prompts import PromptRules
-from whisper_runtime.repository import Precision, RepositoryLayout
+from whisper_runtime.repository import DEFAULT_MODEL, Precision
 from whisper_runtime.tokenizer import WhisperTokenizer
 from whisper_runtime.transcription import (
     Segment,
@@ -28,7 +29,12 @@ from whisper_runtime.transcription import (
 
 @pytest.fixture(scope="module")
 def tokenizer(repository: Path) -> WhisperTokenizer:
-    return WhisperTokenizer.from_file(RepositoryLayout(repository).tokenizer)
+    return ModelFiles.load(repository, DEFAULT_MODEL).tokenizer
+
+
+@pytest.fixture(scope="module")
+def multilingual(repository: Path) -> WhisperTokenizer:
+    return ModelFiles.load(repository, "whisper-base").tokenizer
 
 
 def seconds_of_audio(seconds: float) -> np.ndarray:
@@ -38,8 +44,11 @@ def seconds_of_audio(seconds: float) -> np.ndarray:
 class Script:
     """Scripted decodings: each window gets the next token list; the windows seen are kept."""
 
-    def __init__(self, tokenizer: WhisperTokenizer, *windows: list[int | str], no_speech_prob: float = 0.01) -> None:
+    def __init__(
+        self, tokenizer: WhisperTokenizer, *windows: list[int | str], no_speech_prob: float = 0.01, language: str = "en"
+    ) -> None:
         self.tokenizer = tokenizer
+        self.language = language
         self.results = [self._tokens(window) for window in windows]
         self.no_speech_prob = no_speech_prob
         self.seen: list[Window] = []
@@ -55,7 +64,7 @@ class Script:
     def __call__(self, window: Window) -> DecodingResult:
         self.seen.append(window)
         tokens = self.results[len(self.seen) - 1]
-        return DecodingResult(tuple(tokens), self.tokenizer.decode(tokens), -0.2, self.no_speech_prob)
+        return DecodingResult(tuple(tokens), self.tokenizer.decode(tokens), -0.2, self.no_speech_prob, self.language)
 
 
 def run(
@@ -127,7 +136,7 @@ def test_the_initial_prompt_conditions_the_first_window(tokenizer: WhisperTokeni
 def test_silent_windows_give_no_segments(tokenizer: WhisperTokenizer) -> None:
     script = Script(tokenizer, [0, " Thank you.", 100], [0, " Thank you.", 100], no_speech_prob=0.9)
     script.results = [list(r) for r in script.results]
-    silent = DecodingResult(tuple(script.results[0]), "Thank you.", -1.5, 0.9)
+    silent = DecodingResult(tuple(script.results[0]), "Thank you.", -1.5, 0.9, "en")
     assert run(tokenizer, 40.0, lambda window: silent) == []  # type: ignore[arg-type]
     assert spans(run(tokenizer, 5.0, script)) == [(0.0, 2.0, "Thank you.")]  # confident text is kept
 
@@ -149,9 +158,9 @@ def test_a_result_for_another_window_is_refused(tokenizer: WhisperTokenizer) -> 
     transcription = Transcription(seconds_of_audio(40.0), tokenizer, TranscriptionOptions())
     window = transcription.next_window()
     assert window is not None
-    transcription.accept(window, DecodingResult((), "", -0.1, 0.0))
+    transcription.accept(window, DecodingResult((), "", -0.1, 0.0, "en"))
     with pytest.raises(ValueError, match="seek"):
-        transcription.accept(window, DecodingResult((), "", -0.1, 0.0))
+        transcription.accept(window, DecodingResult((), "", -0.1, 0.0, "en"))
 
 
 Engines = Callable[[Precision], WhisperEngine]
@@ -171,3 +180,29 @@ def test_the_engine_decodes_timestamps_for_short_audio(engine_for: Engines, jfk_
 def test_malformed_prompts_are_refused(engine_for: Engines, jfk_pcm: np.ndarray, prompt: tuple[int, ...]) -> None:
     with pytest.raises(InvalidPromptError):
         engine_for("int8").decode_batch([jfk_pcm], prompts=[prompt])
+
+
+def test_the_language_detected_in_the_first_window_holds_for_every_later_one(multilingual: WhisperTokenizer) -> None:
+    script = Script(multilingual, [0, " Hallo.", 1400], [0, " Welt.", 1400], language="de")
+    segments = run(multilingual, 58.0, script)
+    special = multilingual.special
+    first, second = (window.prompt for window in script.seen)
+    assert first[-2:] == (special.start_of_transcript, special.transcribe)  # no language: detect it
+    assert second[-3:] == (special.start_of_transcript, special.languages["de"], special.transcribe)
+    assert [segment.text for segment in segments] == ["Hallo.", "Welt."]
+
+
+def test_a_given_language_and_the_translate_task_are_in_every_prompt(multilingual: WhisperTokenizer) -> None:
+    script = Script(multilingual, [0, " Hello.", 1400], [0, " World.", 1400], language="fr")
+    run(multilingual, 58.0, script, TranscriptionOptions(language="fr", task="translate"))
+    special = multilingual.special
+    assert all(
+        window.prompt[-3:] == (special.start_of_transcript, special.languages["fr"], special.translate)
+        for window in script.seen
+    )
+
+
+def test_an_english_only_prompt_has_no_language_or_task(tokenizer: WhisperTokenizer) -> None:
+    script = Script(tokenizer, [0, " Hello.", 1400])
+    run(tokenizer, 20.0, script)
+    assert script.seen[0].prompt == (tokenizer.special.start_of_transcript,)

@@ -1,5 +1,6 @@
-"""Triton model (fused profile, the CPU default): 16 kHz mono PCM (WAV, optional WAV_LENS, PROMPT) ->
-TRANSCRIPTS, TOKENS, AVG_LOGPROB, NO_SPEECH_PROB; features, encoder and greedy decoding in this process."""
+"""The Triton model class of every entry model (fused profile, the CPU default): 16 kHz mono PCM (WAV,
+optional WAV_LENS, PROMPT) -> TRANSCRIPTS, TOKENS, AVG_LOGPROB, NO_SPEECH_PROB, LANGUAGE; features,
+encoder and greedy decoding in this process."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from whisper_runtime.prompts import Prompt
 class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         settings = read_model_settings(args)
-        self.engine = WhisperEngine.load(settings.repository, settings.engine)
+        self.engine = WhisperEngine.load(settings.model_files(), settings.engine)
 
     def execute(self, requests: list[Any]) -> list[Any]:
         return execute_batch(requests, self._rows, self._decode)

@@ -1,5 +1,6 @@
-"""Triton model (pipeline profile): ENCODER_OUTPUT (+ optional PROMPT) -> TRANSCRIPTS, TOKENS,
-AVG_LOGPROB, NO_SPEECH_PROB, by batched greedy decoding with a KV cache in this process."""
+"""The Triton model class of every `<name>_decoder` (pipeline profile): ENCODER_OUTPUT (+ optional
+PROMPT) -> TRANSCRIPTS, TOKENS, AVG_LOGPROB, NO_SPEECH_PROB, LANGUAGE, by batched greedy decoding
+with a KV cache in this process."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from whisper_runtime.prompts import Prompt
 class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         settings = read_model_settings(args)
-        self.decoder = load_decoder(settings.repository, settings.engine)
+        self.decoder = load_decoder(settings.model_files(), settings.engine)
 
     def execute(self, requests: list[Any]) -> list[Any]:
         return execute_batch(requests, self._rows, self._decode)

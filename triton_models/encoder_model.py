@@ -1,5 +1,6 @@
-"""Triton model (pipeline profile): 16 kHz mono PCM (WAV, optional WAV_LENS) -> ENCODER_OUTPUT hidden
-states; each clip's log-mel window is computed here, in the process that encodes it."""
+"""The Triton model class of every `<name>_encoder` (pipeline profile): 16 kHz mono PCM (WAV, optional
+WAV_LENS) -> ENCODER_OUTPUT hidden states; each clip's log-mel window is computed here, in the
+process that encodes it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from whisper_runtime.engine import load_encoder
 class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         settings = read_model_settings(args)
-        self.encoder = load_encoder(settings.repository, settings.engine)
+        self.encoder = load_encoder(settings.model_files(), settings.engine)
 
     def execute(self, requests: list[Any]) -> list[Any]:
         return execute_batch(requests, self._rows, self._encode)
