@@ -36,6 +36,9 @@ class BatchOptions:
     url: str
     api_key: str
     response_format: str
+    model: str | None  # None: the gateway's default model
+    language: str | None  # None: the model detects it (multilingual models)
+    route: str  # "transcriptions", or "translations" (into English)
     out: Path
     concurrency: int
     timeout_s: float
@@ -91,7 +94,10 @@ async def _post(session: aiohttp.ClientSession, options: BatchOptions, job: Job)
         form = aiohttp.FormData()
         form.add_field("file", audio, filename=job.audio.name, content_type="application/octet-stream")
         form.add_field("response_format", options.response_format)
-        async with session.post(f"{options.url}/v1/audio/transcriptions", data=form) as response:
+        for name, value in (("model", options.model), ("language", options.language)):
+            if value:
+                form.add_field(name, value)
+        async with session.post(f"{options.url}/v1/audio/{options.route}", data=form) as response:
             return response.status, await response.read(), _retry_after(response)
 
 
@@ -164,6 +170,9 @@ def _parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--url", default="http://127.0.0.1:8080", help="gateway base URL")
     transcribe.add_argument("--api-key", default=os.environ.get("DATTAVANI_API_KEY", ""), help="or $DATTAVANI_API_KEY")
     transcribe.add_argument("--format", choices=RESPONSE_FORMATS, default="text")
+    transcribe.add_argument("--model", help="served model (default: the gateway's default; see GET /v1/models)")
+    transcribe.add_argument("--language", help="the spoken language, code or name (default: detected)")
+    transcribe.add_argument("--translate", action="store_true", help="translate into English (multilingual models)")
     transcribe.add_argument("--out", type=Path, default=Path("transcripts"), help="output directory")
     transcribe.add_argument("--concurrency", type=_positive_int, default=4, help="requests in flight (default 4)")
     transcribe.add_argument(
@@ -187,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         url=args.url.rstrip("/"),
         api_key=args.api_key,
         response_format=args.format,
+        model=args.model,
+        language=args.language,
+        route="translations" if args.translate else "transcriptions",
         out=args.out,
         concurrency=args.concurrency,
         timeout_s=args.timeout,

@@ -20,7 +20,7 @@ from export.onnx_export import ONNX_FILES, export_onnx
 from export.quantize import quantize_int8
 from export.sources import Source
 from export.spec import spec_from_checkpoint
-from triton_models.definitions import write_definitions
+from triton_models.definitions import definition_files
 from whisper_runtime.repository import ENCODER_FILE, ModelLayout, Precision
 
 Progress = Callable[[str], None]
@@ -88,6 +88,16 @@ def export_to_repository(
             )
             manifest.save(layout.manifest)
     return manifest
+
+
+def write_definitions(layout: ModelLayout) -> list[Path]:
+    """Write the model's Triton definitions where they differ from what is there; returns every path."""
+    files = definition_files(layout)
+    for path, text in files.items():
+        if not path.is_file() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    return list(files)
 
 
 def _write_repository(

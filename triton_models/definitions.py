@@ -1,4 +1,4 @@
-"""The Triton models of one exported Whisper model, written into the repository by the export.
+"""The Triton models of one exported Whisper model, which the export writes into the repository.
 
 Each Whisper model `<name>` is served as `<name>` (entry: fused, or an ensemble in the pipeline
 profile), `<name>_encoder` and `<name>_decoder`. Their `config.pbtxt` files are rendered from the
@@ -51,13 +51,3 @@ def definition_files(layout: ModelLayout) -> dict[Path, str]:
         files[layout.model_dir(triton_model) / TRITON_CONFIG_FILE] = render(template, layout)
         files[layout.version_dir(triton_model) / MODEL_FILE] = _model_py(module, triton_model)
     return files
-
-
-def write_definitions(layout: ModelLayout) -> list[Path]:
-    """Write the model's Triton definitions where they differ from what is there; returns every path."""
-    files = definition_files(layout)
-    for path, text in files.items():
-        if not path.is_file() or path.read_text() != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-    return list(files)

@@ -348,3 +348,15 @@ def test_a_failure_names_the_servers_error_code() -> None:
     body = json.dumps({"error": {"message": "not audio", "type": "invalid_request_error", "code": "not_audio"}})
     assert cli.http_reason(400, body.encode()) == "HTTP 400 not_audio: not audio"
     assert cli.http_reason(502, b"<html>Bad Gateway</html>\n") == "HTTP 502: <html>Bad Gateway</html>"
+
+
+def test_a_multilingual_model_translates_and_a_given_language_is_sent(gateway: GatewayProcess, tmp_path: Path) -> None:
+    german = AUDIO_DIR / "multilingual" / "de-fleurs-001.ogg"
+    translated = _run_cli(
+        gateway.url, str(german), "--out", str(tmp_path / "en"), "--model", "whisper-base", "--translate"
+    )
+    assert translated.returncode == 0, translated.stderr
+    english = (tmp_path / "en" / "de-fleurs-001.txt").read_text().lower().split()
+    assert {"the", "was"} & set(english), english
+    refused = _run_cli(gateway.url, str(german), "--out", str(tmp_path / "de"), "--language", "de")
+    assert refused.returncode == 1 and "unsupported_language" in refused.stderr  # the default model is English-only
