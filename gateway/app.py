@@ -119,6 +119,7 @@ def create_app(config: GatewayConfig, backends: dict[str, list[TranscriptionBack
             for name, model in models.models.items()
         }
         for name, chain in chains.items():
+            metrics.fallback.labels(name)  # every model's series from the start, at 0
             for backend in chain.backends:
                 if isinstance(backend, FallbackBackend) and backend.load_seconds is not None:
                     metrics.model_load.labels(name, backend.name).set(backend.load_seconds)

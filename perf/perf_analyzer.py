@@ -1,4 +1,4 @@
-"""`python -m perf.perf_analyzer`: Triton's perf_analyzer against the `whisper` model with real clips.
+"""`python -m perf.perf_analyzer`: Triton's perf_analyzer against the default model (tiny.en) with real clips.
 
 perf_analyzer comes from `tritonclient==2.51.0` (the server's version; newer wheels carry none or need a
 newer glibc). It needs libb64 and libcudart, which the nvidia-pytriton wheel ships under hashed names:
@@ -97,13 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(".run") / "perf_analyzer"
     workdir.mkdir(parents=True, exist_ok=True)
     data = input_data(args.dataset, args.limit, workdir / "input.json")
-    with triton_on_free_ports(workdir) as triton:
+    with triton_on_free_ports(workdir, models=(DEFAULT_MODEL,)) as triton:
         rows = run(triton.settings, data, args.concurrency_range, workdir, args.measurement_interval_ms)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
             {
                 **provenance("perf.perf_analyzer", argv),
+                "model": DEFAULT_MODEL,
                 "dataset": args.dataset,
                 "clips": args.limit,
                 "profile": triton.settings.serving_profile,

@@ -118,9 +118,9 @@ def _batches(result: Result) -> str:
 
 
 def _perf_analyzer_section(run: dict[str, Any]) -> list[str]:
-    profile = run.get("profile", "?")
+    profile, model = run.get("profile", "?"), run.get("model", "whisper")  # runs before the models issue: `whisper`
     return [
-        f"## perf_analyzer against `whisper` ({run['dataset']}, {run['clips']} clips, profile {profile})",
+        f"## perf_analyzer against `{model}` ({run['dataset']}, {run['clips']} clips, profile {profile})",
         "",
         f"Made {run.get('created', '?')} by `{run['command']}`.",
         "",

@@ -59,6 +59,8 @@ def test_a_request_with_traceparent_continues_the_clients_trace(
         attributes = {a["key"]: a["value"] for a in root["attributes"]}
         assert attributes["http.response.status_code"] == {"intValue": "200"}
         assert attributes["dattavani.served_by"] == {"stringValue": "triton"}
+        assert attributes["dattavani.model"] == {"stringValue": "whisper-tiny.en"}
+        assert attributes["dattavani.language"] == {"stringValue": "en"}  # the language, never the text
         assert_no_content_in(spans)
 
         untraced = post_audio(gateway, JFK.read_bytes())

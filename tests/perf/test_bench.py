@@ -56,7 +56,7 @@ def test_a_small_benchmark_writes_its_json_and_a_report_with_plots(tmp_path: Pat
         assert result["repeats"] == 2 and result["files"] == 2 and result["audio_s_per_s"] > 0
         assert result["requests"] == (2 if result["dataset"] == "librispeech" else 4)  # 17 s once, 11.6 s twice
         assert set(result["latency_ms"]) == {"p50", "p95", "p99"}
-        assert result["average_batch"] == ({"whisper": 1.0} if result["target"] == "gateway" else None)
+        assert result["average_batch"] == ({"whisper-tiny.en": 1.0} if result["target"] == "gateway" else None)
     runtime = next(r for r in document["results"] if r["target"] == "runtime")
     gateway = next(r for r in document["results"] if r["target"] == "gateway" and r["dataset"] == runtime["dataset"])
     assert gateway["transcripts"] == runtime["transcripts"]  # the same engine, request by request
