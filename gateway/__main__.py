@@ -55,10 +55,10 @@ def _banner(config: GatewayConfig, models: ModelCatalog, key_file: Path | None, 
     )
     return (
         f"\nDattavani ASR gateway ready on {base} (Triton {config.triton_url}; models {', '.join(config.models)}, "
-        f"default {config.default_model})\n"
+        f"default {config.default})\n"
         f"Transcribe a file:\n"
         f'  curl -s {base}/v1/audio/transcriptions -H "Authorization: Bearer {key}" '
-        f"-F file=@{file} -F model={config.default_model}\n"
+        f"-F file=@{file} -F model={config.default}\n"
         f"{translate}"
         f"With the OpenAI SDK: OpenAI(base_url='{base}/v1', api_key=...).audio.transcriptions.create(...)\n"
         f"API docs: docs/api.md, spec: {base}/openapi.json\n"

@@ -83,7 +83,7 @@ def create_app(config: GatewayConfig, backends: dict[str, list[TranscriptionBack
     models = ModelCatalog.load(config)
     metrics = GatewayMetrics(config.triton_metrics_url)
     metrics.model.info(
-        {"default": config.default_model, "models": ",".join(config.models), "aliases": ",".join(config.model_aliases)}
+        {"default": config.default, "models": ",".join(config.models), "aliases": ",".join(config.model_aliases)}
     )
     public_paths = frozenset({"/health/live"} | (set() if config.metrics_require_key else {"/metrics"}))
     tracer = tracer_for(config.otlp_endpoint)

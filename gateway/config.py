@@ -90,9 +90,9 @@ class GatewayConfig:
     drain_grace_s: float = 0.5
     drain_timeout_s: float = positive(30.0)
     # The exported Whisper models served (each by Triton and the CPU fallback), the one a request without
-    # `model` gets, and other names for that default (OpenAI's `whisper-1`).
+    # `model` gets (unset: the first of `models`), and other names for that default (OpenAI's `whisper-1`).
     models: tuple[str, ...] = (DEFAULT_MODEL, "whisper-base")
-    default_model: str = DEFAULT_MODEL
+    default_model: str | None = None
     model_aliases: tuple[str, ...] = ("whisper-1",)
     # Auth: plain keys, and/or a file of SHA-256 hex digests of keys (one per line, # comments).
     api_keys: tuple[str, ...] = ()
@@ -117,7 +117,9 @@ class GatewayConfig:
         if unknown or not self.backends:
             raise ConfigError(f"backends must name some of {', '.join(BACKEND_NAMES)}, not {self.backends}")
         parse_precision(self.fallback_precision)
-        if self.default_model not in self.models:
+        if not self.models:
+            raise ConfigError("models must name at least one exported model")
+        if self.default_model is not None and self.default_model not in self.models:
             raise ConfigError(f"default_model {self.default_model!r} is not among models {self.models}")
         names = [*self.models, *self.model_aliases]
         if len(set(names)) != len(names):
@@ -126,6 +128,11 @@ class GatewayConfig:
             url = getattr(self, name)
             if url and not url.startswith(("http://", "https://")):
                 raise ConfigError(f"{name} must be an http(s) URL, not {url!r}")
+
+    @property
+    def default(self) -> str:
+        """The model a request without `model` gets: `default_model`, or the first of `models`."""
+        return self.default_model or self.models[0]
 
 
 def _convert(name: str, kind: Any, raw: Any) -> Any:

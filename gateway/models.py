@@ -53,7 +53,7 @@ class ModelCatalog:
                 models.append(ServedModel(ModelFiles.load(config.model_repository, name)))
             except ModelFilesError as exc:
                 raise ConfigError(f"model {name} is configured but cannot be read: {exc}") from exc
-        return cls(models, config.default_model, config.model_aliases)
+        return cls(models, config.default, config.model_aliases)
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -54,7 +54,11 @@ def rows(document: dict) -> list[list[str]]:
         )
         c4 = [r for r in results if (r["target"], r["precision"], r["concurrency"]) == ("gateway", precision, 4)]
         latency = f"{max(r['latency_ms']['p50'] for r in c4):.0f} / {max(r['latency_ms']['p95'] for r in c4):.0f}"
-        rss = max(r["peak_rss_mb"].get("triton", 0.0) for r in results if r["target"] == "gateway")
+        rss = max(
+            r["peak_rss_mb"].get("triton", 0.0)
+            for r in results
+            if (r["target"], r["precision"]) == ("gateway", precision)
+        )
         best, configuration = _best_peer(results, precision)
         peer_errors = ", ".join(
             f"{dataset} {r['wer']:.1f}"

@@ -57,3 +57,13 @@ def test_unknown_settings_in_the_file_are_refused(tmp_path: Path) -> None:
     config_file.write_text("prot = 1\n")
     with pytest.raises(ConfigError, match="unknown settings prot"):
         load_config(environ={}, config_file=config_file)
+
+
+def test_the_default_model_is_the_first_served_unless_named_and_must_be_served() -> None:
+    assert GatewayConfig().default == "whisper-tiny.en"
+    assert load_config({"DATTAVANI_MODELS": "whisper-base"}).default == "whisper-base"
+    assert load_config({"DATTAVANI_DEFAULT_MODEL": "whisper-base"}).default == "whisper-base"
+    with pytest.raises(ConfigError, match="default_model 'whisper-base' is not among models"):
+        load_config({"DATTAVANI_MODELS": "whisper-tiny.en", "DATTAVANI_DEFAULT_MODEL": "whisper-base"})
+    with pytest.raises(ConfigError, match="name each model once"):
+        load_config({"DATTAVANI_MODEL_ALIASES": "whisper-base"})
