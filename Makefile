@@ -102,10 +102,11 @@ bench-gate-baseline: export
 	$(PY) -m perf.bench $(GATE_ARGS) --no-report --out $(GATE_BASELINE)
 
 # The full benchmark: every target side by side, int8 and fp32, 3 interleaved repeats (about an hour
-# on 2 cores); the report for this machine is committed.
+# on 2 cores), then the model table (bench-models, about 50 minutes); the reports for this machine are committed.
 bench: export
 	$(PY) -m perf.bench --datasets librispeech,eval-short,eval-long --precisions int8,fp32 --concurrency 1,4,8 \
 	  --out perf/results/bench.json
+	$(MAKE) bench-models
 
 # The model table (README, docs/performance.md): each model through the gateway against faster-whisper on the same
 # weights, int8 and fp32, concurrency 1 and 4: tiny.en on LibriSpeech and eval-short, base on LibriSpeech and the
