@@ -95,9 +95,11 @@ class ModelLayout:
         return self.model_dir(self.entry_model) / MANIFEST_FILE
 
 
-def exported_models(root: Path) -> list[str]:
-    """The Whisper models exported under `root` (those with a manifest), by name."""
-    return sorted(path.parent.name for path in root.glob(f"*/{MANIFEST_FILE}"))
-
-
 DEFAULT_MODEL = "whisper-tiny.en"  # the model a request without `model` gets, unless configured otherwise
+
+
+def exported_models(root: Path) -> list[str]:
+    """The Whisper models exported under `root` (those with a manifest): DEFAULT_MODEL first, then by name
+    (served in this order, the first is a gateway's default)."""
+    names = sorted(path.parent.name for path in root.glob(f"*/{MANIFEST_FILE}"))
+    return sorted(names, key=lambda name: name != DEFAULT_MODEL)

@@ -29,3 +29,7 @@ def test_each_model_is_three_triton_models_naming_it(repository: Path, model: st
 
 def test_the_repository_lists_the_exported_models(repository: Path) -> None:
     assert {"whisper-tiny.en", "whisper-base"} <= set(exported_models(repository))
+
+
+def test_the_default_model_comes_first_so_a_gateway_in_front_defaults_to_it(repository: Path) -> None:
+    assert exported_models(repository)[:2] == ["whisper-tiny.en", "whisper-base"]
