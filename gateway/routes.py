@@ -99,8 +99,7 @@ def record_windows(metrics: GatewayMetrics, windows: WindowLog, model: str) -> N
 async def models(request: web.Request) -> web.Response:
     """Every served model, then the default's aliases, each with what it can do (OpenAI's fields, then ours)."""
     catalog = request.app[MODELS]
-    served = [(name, model) for name, model in catalog.models.items()]
-    served += [(alias, catalog.default) for alias in catalog.aliases]
+    served = [*catalog.models.items(), *((alias, catalog.default) for alias in catalog.aliases)]
     return web.json_response(
         {
             "object": "list",

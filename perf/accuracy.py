@@ -35,12 +35,9 @@ def uses_characters(language: str) -> bool:
 
 
 def error_rate(references: Sequence[str], hypotheses: Sequence[str], language: str = "en") -> float:
-    """Corpus WER (CER for languages without spaces) in percent over normalized texts (empty references are
-    skipped)."""
-    pairs = [(normalize(r, language), normalize(h, language)) for r, h in zip(references, hypotheses, strict=True)]
-    pairs = [(r, h) for r, h in pairs if r]
-    measure: Callable[..., float] = jiwer.cer if uses_characters(language) else jiwer.wer
-    return 100.0 * float(measure([r for r, _ in pairs], [h for _, h in pairs]))
+    """Corpus WER (CER for languages without spaces) in percent over normalized texts in one language (empty
+    references are skipped)."""
+    return mixed_error_rate(references, hypotheses, [language] * len(references))
 
 
 def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
