@@ -10,7 +10,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 EXTRAS := serve,export,dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps export serve test rehearse lint typecheck security pytest bench bench-models report bench-gate bench-gate-baseline load soak perf-analyzer fuzz connections clean
+.PHONY: help deps export serve test rehearse lint typecheck security pytest bench bench-models bench-features report bench-gate bench-gate-baseline load soak perf-analyzer fuzz connections clean
 
 help:
 	@echo "make serve   set up, export the models if needed, start Triton and the gateway on 127.0.0.1"
@@ -107,6 +107,7 @@ bench: export
 	$(PY) -m perf.bench --datasets librispeech,eval-short,eval-long --precisions int8,fp32 --concurrency 1,4,8 \
 	  --out perf/results/bench.json
 	$(MAKE) bench-models
+	$(MAKE) bench-features
 
 # The model table (README, docs/performance.md): each model through the gateway against faster-whisper on the same
 # weights, int8 and fp32, concurrency 1 and 4: tiny.en on LibriSpeech and eval-short, base on LibriSpeech and the
@@ -122,6 +123,12 @@ bench-models: export
 	  --out $(MODEL_RESULTS)/whisper-base.json
 	$(PY) -m perf.model_table $(MODEL_RESULTS)/whisper-tiny.en.json $(MODEL_RESULTS)/whisper-base.json \
 	  --out $(MODEL_RESULTS)/table.md
+
+# What request features cost: the same request with and without each (perf/feature_cost.py CASES; now
+# chunking_strategy=auto on LibriSpeech padded with minutes of silence and noise), about 2 minutes; writes
+# perf/results/feature_cost.{json,md}.
+bench-features: export
+	$(PY) -m perf.feature_cost
 
 # The report again from perf/results/bench.json and the perf_analyzer, load and soak results beside it.
 report: deps

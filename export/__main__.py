@@ -10,6 +10,7 @@ from pathlib import Path
 from export.errors import ExportError
 from export.pipeline import export_to_repository
 from export.sources import BUNDLED_NAMES, bundled_sources, resolve_source
+from export.vad_model import export_vad_model
 from whisper_runtime.repository import DEFAULT_REPOSITORY, PRECISIONS
 
 
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 if name.endswith(".onnx")
             )
             print(f"exported {source.name} ({', '.join(manifest.precisions)}): {sizes}")
+        export_vad_model(args.repository.resolve())
     except ExportError as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 2

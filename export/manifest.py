@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 # Bump when the export's output changes for the same source, so existing exports are redone.
-EXPORT_FORMAT_VERSION = 2  # 2: the encoder's self-attention fused into MultiHeadAttention
+EXPORT_FORMAT_VERSION = 3  # 2: the encoder's self-attention fused into MultiHeadAttention; 3: the aligner
 RECORDED_LIBRARIES = ("optimum-onnx", "optimum", "transformers", "torch", "onnx", "onnxruntime")
 
 

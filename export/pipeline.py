@@ -1,5 +1,5 @@
-"""The export pipeline: source -> HF checkpoint -> ONNX fp32 (encoder attention fused) -> int8 -> the source's
-Triton models in the model repository.
+"""The export pipeline: source -> HF checkpoint -> ONNX fp32 (encoder attention fused; the aligner for word
+times) -> int8 -> the source's Triton models in the model repository.
 
 A TensorRT step (GPU machines only) would follow the ONNX steps and write engines beside them.
 """
@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from export.aligner_export import export_aligner
 from export.attention_fusion import fuse_encoder_attention
 from export.ct2_to_hf import convert_ct2_to_hf
 from export.manifest import Manifest
@@ -21,7 +22,7 @@ from export.quantize import quantize_int8
 from export.sources import Source
 from export.spec import spec_from_checkpoint
 from triton_models.definitions import definition_files
-from whisper_runtime.repository import ENCODER_FILE, ModelLayout, Precision
+from whisper_runtime.repository import ALIGNER_FILE, ENCODER_FILE, ModelLayout, Precision
 
 Progress = Callable[[str], None]
 
@@ -59,7 +60,7 @@ def export_to_repository(
         return existing
 
     started = time.perf_counter()
-    steps = _Steps(total=4 + (source.kind == "ct2") + ("int8" in precisions), report=report)
+    steps = _Steps(total=5 + (source.kind == "ct2") + ("int8" in precisions), report=report)
     with tempfile.TemporaryDirectory(prefix="dattavani-export-") as work:
         workdir = Path(work)
         checkpoint = source.path
@@ -71,9 +72,11 @@ def export_to_repository(
             export_onnx(checkpoint, fp32_dir)
         with steps.step("fusing the encoder's self-attention (MultiHeadAttention)"):
             fuse_encoder_attention(fp32_dir / ENCODER_FILE, checkpoint)
+        with steps.step("exporting the aligner (the alignment heads' cross-attention, for word times)"):
+            export_aligner(checkpoint, fp32_dir)
         if "int8" in precisions:
             with steps.step("quantizing to int8 (dynamic, MatMul + Gather)"):
-                for name in ONNX_FILES:
+                for name in (*ONNX_FILES, ALIGNER_FILE):
                     quantize_int8(fp32_dir / name, workdir / "int8" / name)
         with steps.step(f"writing {source.name} into the model repository {repository}"):
             written = _write_repository(layout, workdir, checkpoint, precisions)

@@ -21,6 +21,7 @@ from gateway.app_keys import (
     METRICS,
     MODELS,
     OPENAPI,
+    SPEECH,
     TRACER,
 )
 from gateway.auth import ApiKeyStore
@@ -29,7 +30,8 @@ from gateway.backends.chain import BackendChain
 from gateway.backends.fallback import FallbackBackend
 from gateway.backends.resilience import ResilientBackend, RetryPolicy, new_breaker
 from gateway.backends.triton import TritonBackend
-from gateway.config import GatewayConfig
+from gateway.chunking import SpeechChunker
+from gateway.config import ConfigError, GatewayConfig
 from gateway.errors import BackendError
 from gateway.health import CachedHealth, ModelsHealth
 from gateway.intake import FORM_OVERHEAD_BYTES, AudioDecoder
@@ -46,6 +48,7 @@ from gateway.observability.tracing import tracer_for
 from gateway.routes import add_routes
 from whisper_runtime.audio import DecodeLimits
 from whisper_runtime.engine import EngineOptions
+from whisper_runtime.errors import ModelFilesError
 from whisper_runtime.repository import parse_precision
 from whisper_runtime.sessions import SessionOptions
 
@@ -102,6 +105,10 @@ def create_app(config: GatewayConfig, backends: dict[str, list[TranscriptionBack
     app[METRICS] = metrics
     app[TRACER] = tracer
     app[MODELS] = models
+    try:
+        app[SPEECH] = SpeechChunker.load(config.model_repository, config.vad_workers)
+    except ModelFilesError as exc:
+        raise ConfigError(f"the VAD model (chunking_strategy) cannot be read: {exc}") from exc
     add_routes(app)
 
     def count_failure(backend: str, model: str, error: BackendError) -> None:
@@ -135,6 +142,7 @@ def create_app(config: GatewayConfig, backends: dict[str, list[TranscriptionBack
         )
         yield
         app[DECODER].close()
+        app[SPEECH].close()
         for chain in chains.values():
             await chain.close()
         await app[HTTP_SESSION].close()

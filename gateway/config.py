@@ -103,6 +103,8 @@ class GatewayConfig:
     max_audio_seconds: float = positive(1800.0)
     decode_timeout_s: float = positive(30.0)
     decode_workers: int = positive(2)
+    # Threads finding speech for `chunking_strategy` (voice activity detection), a pool of their own.
+    vad_workers: int = positive(2)
     max_field_bytes: int = positive(4096)
     # The whole upload must arrive within this (slow clients would otherwise hold their slot).
     upload_timeout_s: float = positive(60.0)

@@ -14,7 +14,6 @@ from whisper_runtime.transcription import Segment, full_text
 
 # Formats that carry segment times: requests for them decode with timestamp tokens.
 SEGMENT_FORMATS: tuple[ResponseFormat, ...] = ("srt", "vtt", "verbose_json")
-TEMPERATURE = 0.0  # decoding is greedy
 
 
 @dataclass(frozen=True)
@@ -26,10 +25,13 @@ class Transcript:
     segments: tuple[Segment, ...]
     language: str
     task: Task = "transcribe"
+    word_timestamps: bool = False  # verbose_json lists the words
 
     @classmethod
-    def of(cls, segments: Sequence[Segment], duration: float, language: str, task: Task) -> Transcript:
-        return cls(full_text(segments), duration, tuple(segments), language, task)
+    def of(
+        cls, segments: Sequence[Segment], duration: float, language: str, task: Task, word_timestamps: bool = False
+    ) -> Transcript:
+        return cls(full_text(segments), duration, tuple(segments), language, task, word_timestamps)
 
 
 def _timestamp(seconds: float, separator: str) -> str:
@@ -63,7 +65,7 @@ def segment_json(segment: Segment) -> dict[str, object]:
         "end": segment.end,
         "text": segment.text,
         "tokens": list(segment.tokens),
-        "temperature": TEMPERATURE,
+        "temperature": segment.temperature,
         "avg_logprob": round(segment.avg_logprob, 6),
         "compression_ratio": round(segment.compression_ratio, 6),
         "no_speech_prob": round(segment.no_speech_prob, 6),
@@ -71,13 +73,20 @@ def segment_json(segment: Segment) -> dict[str, object]:
 
 
 def to_verbose_json(transcript: Transcript) -> dict[str, object]:
-    return {
+    answer: dict[str, object] = {
         "task": transcript.task,
         "language": LANGUAGES[transcript.language],  # OpenAI reports the name: "english"
         "duration": round(transcript.duration, 3),
         "text": transcript.text,
         "segments": [segment_json(segment) for segment in transcript.segments],
     }
+    if transcript.word_timestamps:
+        answer["words"] = [
+            {"word": word.word.strip(), "start": word.start, "end": word.end}
+            for segment in transcript.segments
+            for word in segment.words
+        ]
+    return answer
 
 
 def usage(duration: float) -> dict[str, object]:

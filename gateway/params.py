@@ -6,16 +6,21 @@ import math
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from gateway.chunking import parse_chunking_strategy
 from gateway.errors import InvalidParameterError
+from gateway.form_fields import single_value
 from gateway.models import ModelCatalog, ServedModel
 from whisper_runtime.languages import ENGLISH, Task, UnknownLanguageError, language_code
+from whisper_runtime.vad import VadOptions
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 RESPONSE_FORMATS: tuple[str, ...] = get_args(ResponseFormat)
 GRANULARITIES_FIELD = "timestamp_granularities[]"
 STREAMABLE_FORMATS: tuple[ResponseFormat, ...] = ("json", "text")
 TRUE, FALSE = ("true", "1"), ("false", "0")
-SINGLE_VALUED = ("model", "language", "prompt", "response_format", "temperature", "stream")
+SINGLE_VALUED = ("model", "language", "prompt", "response_format", "temperature", "seed", "stream")
+GRANULARITIES = ("segment", "word")
+MAX_SEED = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -25,24 +30,18 @@ class TranscriptionParams:
     response_format: ResponseFormat = "json"
     language: str | None = None  # None: detected in the first window (multilingual models)
     prompt: str | None = None  # conditions the first window, as Whisper's initial prompt
-    temperature: float = 0.0  # accepted; decoding is greedy
+    temperature: float = 0.0  # the first temperature of each window (0: greedy, then Whisper's fallback)
+    seed: int = 0  # the sampling's seed (ours, not OpenAI's): the same request gives the same text
+    word_timestamps: bool = False  # timestamp_granularities[] holds "word"
     stream: bool = False  # Server-Sent Events, one delta per segment (json and text formats)
-
-
-def _single(fields: dict[str, list[str]], name: str) -> str | None:
-    values = fields.get(name)
-    if not values:
-        return None
-    if len(values) > 1:
-        raise InvalidParameterError(f"'{name}' was sent {len(values)} times; send it once", param=name)
-    return values[0].strip()
+    chunking: VadOptions | None = None  # chunking_strategy: only the speech VAD finds (None: the whole recording)
 
 
 def parse_params(fields: dict[str, list[str]], models: ModelCatalog, task: Task = "transcribe") -> TranscriptionParams:
     """Validate the form fields of a request for `task`; unknown fields are ignored, as documented in docs/api.md."""
     for name in SINGLE_VALUED:
-        _single(fields, name)
-    model = models.resolve(_single(fields, "model") or None)
+        single_value(fields, name)
+    model = models.resolve(single_value(fields, "model") or None)
     if task == "translate" and not model.multilingual:
         raise InvalidParameterError(
             f"{model.name} is an English-only model and cannot translate; use a multilingual model "
@@ -50,20 +49,19 @@ def parse_params(fields: dict[str, list[str]], models: ModelCatalog, task: Task 
             code="translation_not_supported",
             param="model",
         )
-    response_format = _single(fields, "response_format") or "json"
+    response_format = single_value(fields, "response_format") or "json"
     if response_format not in RESPONSE_FORMATS:
         raise InvalidParameterError(
             f"response_format must be one of {', '.join(RESPONSE_FORMATS)}, not {response_format!r}",
             param="response_format",
         )
-    language = _language(_single(fields, "language") or None, model)
-    temperature = _temperature(_single(fields, "temperature"))
+    language = _language(single_value(fields, "language") or None, model)
+    temperature = _temperature(single_value(fields, "temperature"))
     granularities = [value.strip() for value in fields.get(GRANULARITIES_FIELD, [])]
-    if any(value not in ("segment", "word") for value in granularities):
-        raise InvalidParameterError("timestamp_granularities[] takes 'segment' or 'word'", param=GRANULARITIES_FIELD)
-    if "word" in granularities:
+    unknown = [value for value in granularities if value not in GRANULARITIES]
+    if unknown:
         raise InvalidParameterError(
-            "word timestamps are not supported; use 'segment'", code="unsupported_parameter", param=GRANULARITIES_FIELD
+            f"timestamp_granularities[] takes 'segment' and/or 'word', not {unknown[0]!r}", param=GRANULARITIES_FIELD
         )
     if granularities and response_format != "verbose_json":
         raise InvalidParameterError(
@@ -81,9 +79,12 @@ def parse_params(fields: dict[str, list[str]], models: ModelCatalog, task: Task 
         task=task,
         response_format=response_format,  # type: ignore[arg-type]
         language=language,
-        prompt=_single(fields, "prompt") or None,
+        prompt=single_value(fields, "prompt") or None,
         temperature=temperature,
+        seed=_seed(single_value(fields, "seed")),
+        word_timestamps="word" in granularities,
         stream=stream,
+        chunking=parse_chunking_strategy(fields),
     )
 
 
@@ -105,10 +106,18 @@ def _language(raw: str | None, model: ServedModel) -> str | None:
 
 
 def _boolean(fields: dict[str, list[str]], name: str) -> bool:
-    raw = (_single(fields, name) or "false").lower()
+    raw = (single_value(fields, name) or "false").lower()
     if raw not in TRUE + FALSE:
         raise InvalidParameterError(f"{name} must be true or false, not {raw!r}", param=name)
     return raw in TRUE
+
+
+def _seed(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return 0
+    if not raw.isdigit() or int(raw) > MAX_SEED:
+        raise InvalidParameterError(f"seed must be an integer from 0 to {MAX_SEED}, not {raw!r}", param="seed")
+    return int(raw)
 
 
 def _temperature(raw: str | None) -> float:

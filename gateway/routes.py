@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 
+import numpy as np
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -17,9 +19,11 @@ from gateway.app_keys import (
     METRICS,
     MODELS,
     OPENAPI,
+    SPEECH,
     TRACER,
 )
 from gateway.backends.resilience import ResilientBackend
+from gateway.chunking import in_recording_time
 from gateway.formats import SEGMENT_FORMATS, Transcript, render
 from gateway.health import readiness, system_health
 from gateway.intake import read_form
@@ -30,7 +34,8 @@ from gateway.streaming import stream_segments
 from gateway.transcriber import TranscriptionJob, WindowLog
 from whisper_runtime.audio import SAMPLE_RATE
 from whisper_runtime.languages import Task
-from whisper_runtime.transcription import TranscriptionOptions
+from whisper_runtime.transcription import Segment, TranscriptionOptions
+from whisper_runtime.vad import SpeechTimeline, VadOptions
 
 STARTED_AT = int(time.time())
 
@@ -56,11 +61,15 @@ async def _transcribe(request: web.Request, task: Task) -> web.StreamResponse:
             pcm = await request.app[DECODER].decode(form.audio)
             seconds = pcm.size / SAMPLE_RATE
             span.set_attribute("dattavani.audio_seconds", round(seconds, 3))
+        timeline = None if params.chunking is None else await speech_timeline(request, pcm, params.chunking, model.name)
         options = TranscriptionOptions(
             timestamps=params.response_format in SEGMENT_FORMATS,
             initial_prompt=params.prompt,
             language=params.language,
             task=task,
+            temperature=params.temperature,
+            seed=params.seed,
+            word_timestamps=params.word_timestamps,
         )
         job = TranscriptionJob(
             request.app[CHAINS][model.name],
@@ -77,16 +86,36 @@ async def _transcribe(request: web.Request, task: Task) -> web.StreamResponse:
             request[LANGUAGE] = language
             return {SERVED_BY_HEADER: windows.served_by, LANGUAGE_HEADER: language}
 
+        def transcript() -> AsyncIterator[Segment]:
+            """The segments, in the recording's times (with chunking, decoded from its speech alone)."""
+            if timeline is None:
+                return job.segments(pcm, options, windows)
+            return in_recording_time(job.segments(timeline.speech_audio(pcm), options, windows), timeline)
+
         try:
             if params.stream:
-                return await stream_segments(request, job.segments(pcm, options, windows), headers)
-            segments = [segment async for segment in job.segments(pcm, options, windows)]
+                return await stream_segments(request, transcript(), headers)
+            segments = [segment async for segment in transcript()]
         finally:
             record_windows(request.app[METRICS], windows, model.name)
     answer = headers()
-    response = render(Transcript.of(segments, seconds, answer[LANGUAGE_HEADER], task), params.response_format)
+    response = render(
+        Transcript.of(segments, seconds, answer[LANGUAGE_HEADER], task, params.word_timestamps), params.response_format
+    )
     response.headers.update(answer)
     return response
+
+
+async def speech_timeline(request: web.Request, pcm: np.ndarray, options: VadOptions, model: str) -> SpeechTimeline:
+    """The speech spans of `pcm` (chunking_strategy), traced and counted."""
+    with request.app[TRACER].start_as_current_span("detect speech") as span:
+        timeline = await request.app[SPEECH].timeline(pcm, options)
+        span.set_attribute("dattavani.speech_seconds", round(timeline.speech_seconds, 3))
+        span.set_attribute("dattavani.speech_spans", len(timeline.spans))
+    kept = request.app[METRICS].vad_audio
+    kept.labels("speech", model).inc(timeline.speech_seconds)
+    kept.labels("dropped", model).inc((pcm.size - timeline.speech_samples) / SAMPLE_RATE)
+    return timeline
 
 
 def record_windows(metrics: GatewayMetrics, windows: WindowLog, model: str) -> None:

@@ -47,7 +47,7 @@ class TranscriptionJob:
         transcription = Transcription(pcm, self.tokenizer, options)
         while (window := transcription.next_window()) is not None and self.client_connected():
             served = await self.chain.decode_window(
-                window.pcm, window.prompt, self.request_id, Deadline.after(self.window_timeout_s)
+                window.pcm, window.request, self.request_id, Deadline.after(self.window_timeout_s)
             )
             new_segments = transcription.accept(window, served.result)
             log.record(served.backend, (transcription.seek - window.seek) / FRAMES_PER_SECOND)

@@ -5,9 +5,13 @@ Plain numpy, no Triton import: the model.py adapters (through `triton_models.stu
 The names match `model_repository/*/config.pbtxt` (a test holds them together).
 
 In: `WAV` (16 kHz mono float32 PCM, one clip per row), optional `WAV_LENS` (valid samples per row)
-and `PROMPT` (the decoder prompt per row; without it a row decodes text without timestamps).
+and `PROMPT` (the decoder prompt per row; without it a row decodes text without timestamps), and
+the optional `TEMPERATURE` (the first temperature, 0 by default: greedy with Whisper's fallback),
+`SEED` (of the sampling) and `WORD_TIMESTAMPS` (time the words) per row.
 Out: `TRANSCRIPTS`, `TOKENS` (rows padded with TOKEN_PADDING), `AVG_LOGPROB`, `NO_SPEECH_PROB`,
-`LANGUAGE` (the code of the language each row was decoded in: given by its prompt, or detected).
+`LANGUAGE` (the code of the language each row was decoded in: given by its prompt, or detected),
+`FINAL_TEMPERATURE` (the temperature of the decoding kept) and `TOKEN_TIMES` (the kept segments'
+text token times, padded with TIME_PADDING; only padding where word timestamps were not asked for).
 Between the pipeline profile's two models: `ENCODER_OUTPUT` (hidden states per row).
 """
 
@@ -17,9 +21,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from whisper_runtime.audio import HOP_LENGTH
 from whisper_runtime.decoding import DecodingResult
-from whisper_runtime.errors import InvalidAudioError, InvalidPromptError
-from whisper_runtime.prompts import Prompt, PromptRules
+from whisper_runtime.errors import InvalidAudioError, InvalidInputError, InvalidPromptError
+from whisper_runtime.prompts import PromptRules
+from whisper_runtime.quality import MAX_TEMPERATURE
+from whisper_runtime.window_decoder import WindowRequest
 
 WAV = "WAV"
 WAV_LENS = "WAV_LENS"
@@ -30,16 +37,26 @@ TOKENS = "TOKENS"
 AVG_LOGPROB = "AVG_LOGPROB"
 NO_SPEECH_PROB = "NO_SPEECH_PROB"
 LANGUAGE = "LANGUAGE"
-DECODING_OUTPUTS = (TRANSCRIPTS, TOKENS, AVG_LOGPROB, NO_SPEECH_PROB, LANGUAGE)
+TEMPERATURE = "TEMPERATURE"
+SEED = "SEED"
+WORD_TIMESTAMPS = "WORD_TIMESTAMPS"
+FINAL_TEMPERATURE = "FINAL_TEMPERATURE"
+TOKEN_TIMES = "TOKEN_TIMES"  # noqa: S105  # nosec B105  # a tensor name, not a secret
+DECODING_OUTPUTS = (TRANSCRIPTS, TOKENS, AVG_LOGPROB, NO_SPEECH_PROB, LANGUAGE, FINAL_TEMPERATURE, TOKEN_TIMES)
 
 TOKEN_PADDING = -1  # TOKENS rows are padded to the batch's longest row with this value
+TIME_PADDING = -1.0  # and TOKEN_TIMES rows with this one (at least one column: Triton has no empty rows)
 
 
-def window_inputs(pcm: np.ndarray, prompt: Prompt | None = None) -> dict[str, np.ndarray]:
-    """The inputs of a request for one window of at most 30 s (no prompt: text without timestamps)."""
+def window_inputs(pcm: np.ndarray, request: WindowRequest | None = None) -> dict[str, np.ndarray]:
+    """The inputs of a request for one window of at most 30 s (no request: greedy text without timestamps)."""
     inputs = {WAV: pcm.reshape(1, -1).astype(np.float32, copy=False)}
-    if prompt is not None:
-        inputs[PROMPT] = np.array([prompt], dtype=np.int32)
+    if request is not None:
+        inputs[WAV_LENS] = np.array([[pcm.size]], dtype=np.int32)  # the pipeline's decoder reads it too
+        inputs[PROMPT] = np.array([request.prompt], dtype=np.int32)
+        inputs[TEMPERATURE] = np.array([[request.temperature]], dtype=np.float32)
+        inputs[SEED] = np.array([[request.seed]], dtype=np.int64)
+        inputs[WORD_TIMESTAMPS] = np.array([[request.word_timestamps]], dtype=np.bool_)
     return inputs
 
 
@@ -54,26 +71,64 @@ def read_clips(wav: np.ndarray, lengths: np.ndarray | None) -> list[np.ndarray]:
     return [row[:length] for row, length in zip(wav, lengths, strict=True)]
 
 
-def read_prompts(sent: np.ndarray | None, rows: int, rules: PromptRules) -> list[Prompt]:
-    """The prompt of each of `rows` rows: PROMPT's rows checked, or the default when it was not sent."""
+def read_frames(lengths: np.ndarray | None, rows: int, width: int) -> list[int]:
+    """The mel frames holding audio in each row: from WAV_LENS when sent, else from the rows' width."""
+    samples = [width] * rows if lengths is None else [int(length) for length in lengths.reshape(-1)]
+    return [-(-length // HOP_LENGTH) for length in samples]
+
+
+def _per_row(sent: np.ndarray | None, name: str, rows: int) -> np.ndarray | None:
     if sent is None:
-        return [rules.default] * rows
-    if sent.ndim != 2 or len(sent) != rows:
+        return None
+    values = sent.reshape(-1)
+    if len(values) != rows:
+        raise InvalidInputError(f"{name} of shape {list(sent.shape)} does not fit {rows} rows")
+    return values
+
+
+def read_requests(
+    tensors: Mapping[str, np.ndarray | None], rows: int, frames: Sequence[int], rules: PromptRules
+) -> list[WindowRequest]:
+    """Each row's WindowRequest from the optional inputs of one request (PROMPT, TEMPERATURE, SEED,
+    WORD_TIMESTAMPS; defaults where not sent), checked; `frames`: the mel frames of audio per row."""
+    sent = tensors.get(PROMPT)
+    if sent is not None and (sent.ndim != 2 or len(sent) != rows):
         raise InvalidPromptError(f"PROMPT of shape {list(sent.shape)} does not fit {rows} rows")
-    return [rules.check(prompt) for prompt in sent]
+    prompts = [rules.default] * rows if sent is None else [rules.check(prompt) for prompt in sent]
+    temperatures = _per_row(tensors.get(TEMPERATURE), TEMPERATURE, rows)
+    seeds = _per_row(tensors.get(SEED), SEED, rows)
+    words = _per_row(tensors.get(WORD_TIMESTAMPS), WORD_TIMESTAMPS, rows)
+    if temperatures is not None and not ((temperatures >= 0) & (temperatures <= MAX_TEMPERATURE)).all():
+        raise InvalidInputError(f"TEMPERATURE must lie in [0, {MAX_TEMPERATURE}], not {temperatures.tolist()}")
+    if seeds is not None and (seeds < 0).any():
+        raise InvalidInputError(f"SEED must not be negative, not {seeds.tolist()}")
+    return [
+        WindowRequest(
+            prompt,
+            temperature=0.0 if temperatures is None else round(float(temperatures[row]), 6),
+            seed=0 if seeds is None else int(seeds[row]),
+            word_timestamps=False if words is None else bool(words[row]),
+            frames=frames[row],
+        )
+        for row, prompt in enumerate(prompts)
+    ]
 
 
 def decoding_outputs(results: Sequence[DecodingResult]) -> dict[str, np.ndarray]:
     """The output tensors of a batch of decoded windows, one row each."""
     tokens = np.full((len(results), max(len(r.tokens) for r in results)), TOKEN_PADDING, dtype=np.int32)
-    for row, result in zip(tokens, results, strict=True):
-        row[: len(result.tokens)] = result.tokens
+    times = np.full((len(results), max(1, *(len(r.token_times) for r in results))), TIME_PADDING, dtype=np.float32)
+    for row, result in enumerate(results):
+        tokens[row, : len(result.tokens)] = result.tokens
+        times[row, : len(result.token_times)] = result.token_times
     return {
         TRANSCRIPTS: np.array([[r.text.encode("utf-8")] for r in results], dtype=np.object_),
         TOKENS: tokens,
         AVG_LOGPROB: np.array([[r.avg_logprob] for r in results], dtype=np.float32),
         NO_SPEECH_PROB: np.array([[r.no_speech_prob] for r in results], dtype=np.float32),
         LANGUAGE: np.array([[r.language.encode("ascii")] for r in results], dtype=np.object_),
+        FINAL_TEMPERATURE: np.array([[r.temperature] for r in results], dtype=np.float32),
+        TOKEN_TIMES: times,
     }
 
 
@@ -86,13 +141,17 @@ def decoding_results(outputs: Mapping[str, np.ndarray]) -> list[DecodingResult]:
             avg_logprob=float(avg_logprob),
             no_speech_prob=float(no_speech_prob),
             language=language.decode("ascii"),
+            temperature=round(float(temperature), 6),
+            token_times=tuple(round(float(time), 6) for time in times if time != TIME_PADDING),
         )
-        for tokens, text, avg_logprob, no_speech_prob, language in zip(
+        for tokens, text, avg_logprob, no_speech_prob, language, temperature, times in zip(
             outputs[TOKENS].reshape(len(outputs[TRANSCRIPTS]), -1),
             outputs[TRANSCRIPTS].reshape(-1),
             outputs[AVG_LOGPROB].reshape(-1),
             outputs[NO_SPEECH_PROB].reshape(-1),
             outputs[LANGUAGE].reshape(-1),
+            outputs[FINAL_TEMPERATURE].reshape(-1),
+            outputs[TOKEN_TIMES].reshape(len(outputs[TRANSCRIPTS]), -1),
             strict=True,
         )
     ]

@@ -1,6 +1,6 @@
 """The Triton model class of every `<name>_decoder` (pipeline profile): ENCODER_OUTPUT (+ optional
-PROMPT) -> TRANSCRIPTS, TOKENS, AVG_LOGPROB, NO_SPEECH_PROB, LANGUAGE, by batched greedy decoding
-with a KV cache in this process."""
+WAV_LENS, PROMPT, TEMPERATURE, SEED, WORD_TIMESTAMPS) -> the decoding outputs of
+`triton_models.contract`, by batched window decoding with a KV cache in this process."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import numpy as np
 
 from triton_models import contract
 from triton_models.settings import read_model_settings
-from triton_models.stub import execute_batch, request_prompts, required_array
+from triton_models.stub import execute_batch, input_array, request_windows, required_array
+from whisper_runtime.audio import N_SAMPLES
 from whisper_runtime.engine import load_decoder
-from whisper_runtime.prompts import Prompt
+from whisper_runtime.window_decoder import WindowRequest
 
 
 class TritonPythonModel:
@@ -23,10 +24,11 @@ class TritonPythonModel:
     def execute(self, requests: list[Any]) -> list[Any]:
         return execute_batch(requests, self._rows, self._decode)
 
-    def _rows(self, request: Any) -> list[tuple[np.ndarray, Prompt]]:
+    def _rows(self, request: Any) -> list[tuple[np.ndarray, WindowRequest]]:
         hidden = required_array(request, contract.ENCODER_OUTPUT)
-        return list(zip(hidden, request_prompts(request, len(hidden), self.decoder.prompts), strict=True))
+        frames = contract.read_frames(input_array(request, contract.WAV_LENS), len(hidden), N_SAMPLES)
+        return list(zip(hidden, request_windows(request, frames, self.decoder.prompts), strict=True))
 
-    def _decode(self, rows: list[tuple[np.ndarray, Prompt]]) -> dict[str, np.ndarray]:
+    def _decode(self, rows: list[tuple[np.ndarray, WindowRequest]]) -> dict[str, np.ndarray]:
         hidden = np.stack([row for row, _ in rows])
-        return contract.decoding_outputs(self.decoder.decode(hidden, prompts=[prompt for _, prompt in rows]))
+        return contract.decoding_outputs(self.decoder.decode(hidden, [window for _, window in rows]))

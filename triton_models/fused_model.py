@@ -1,6 +1,6 @@
 """The Triton model class of every entry model (fused profile, the CPU default): 16 kHz mono PCM (WAV,
-optional WAV_LENS, PROMPT) -> TRANSCRIPTS, TOKENS, AVG_LOGPROB, NO_SPEECH_PROB, LANGUAGE; features,
-encoder and greedy decoding in this process."""
+optional WAV_LENS, PROMPT, TEMPERATURE, SEED, WORD_TIMESTAMPS) -> the decoding outputs of
+`triton_models.contract`; features, encoder and window decoding in this process."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import numpy as np
 
 from triton_models import contract
 from triton_models.settings import read_model_settings
-from triton_models.stub import execute_batch, request_clips, request_prompts
+from triton_models.stub import execute_batch, request_clips, request_windows
+from whisper_runtime.audio import HOP_LENGTH
 from whisper_runtime.engine import WhisperEngine
-from whisper_runtime.prompts import Prompt
+from whisper_runtime.window_decoder import WindowRequest
 
 
 class TritonPythonModel:
@@ -23,11 +24,13 @@ class TritonPythonModel:
     def execute(self, requests: list[Any]) -> list[Any]:
         return execute_batch(requests, self._rows, self._decode)
 
-    def _rows(self, request: Any) -> list[tuple[np.ndarray, Prompt]]:
-        """Each row's log-mel window (computed here, so bad audio fails its own request only) and prompt."""
-        features = self.engine.features(request_clips(request))
-        return list(zip(features, request_prompts(request, len(features), self.engine.prompts), strict=True))
+    def _rows(self, request: Any) -> list[tuple[np.ndarray, WindowRequest]]:
+        """Each row's log-mel window (computed here, so bad audio fails its own request only) and request."""
+        clips = request_clips(request)
+        features = self.engine.features(clips)
+        frames = [-(-clip.size // HOP_LENGTH) for clip in clips]
+        return list(zip(features, request_windows(request, frames, self.engine.prompts), strict=True))
 
-    def _decode(self, rows: list[tuple[np.ndarray, Prompt]]) -> dict[str, np.ndarray]:
+    def _decode(self, rows: list[tuple[np.ndarray, WindowRequest]]) -> dict[str, np.ndarray]:
         features = np.stack([row for row, _ in rows])
-        return contract.decoding_outputs(self.engine.decode_features(features, prompts=[prompt for _, prompt in rows]))
+        return contract.decoding_outputs(self.engine.decode_features(features, [window for _, window in rows]))

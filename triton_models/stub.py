@@ -14,7 +14,8 @@ import triton_python_backend_utils as pb_utils
 
 from triton_models import contract
 from whisper_runtime.errors import InvalidInputError
-from whisper_runtime.prompts import Prompt, PromptRules
+from whisper_runtime.prompts import PromptRules
+from whisper_runtime.window_decoder import WindowRequest
 
 Parsed = TypeVar("Parsed")
 Outputs = dict[str, np.ndarray]
@@ -39,9 +40,11 @@ def request_clips(request: Any) -> list[np.ndarray]:
     return contract.read_clips(required_array(request, contract.WAV), input_array(request, contract.WAV_LENS))
 
 
-def request_prompts(request: Any, rows: int, rules: PromptRules) -> list[Prompt]:
-    """The checked prompt of each of `rows` rows of one request (the default where PROMPT was not sent)."""
-    return contract.read_prompts(input_array(request, contract.PROMPT), rows, rules)
+def request_windows(request: Any, frames: list[int], rules: PromptRules) -> list[WindowRequest]:
+    """What each row of one request asks (`frames`: its mel frames of audio), checked; defaults where the
+    optional inputs were not sent."""
+    names = (contract.PROMPT, contract.TEMPERATURE, contract.SEED, contract.WORD_TIMESTAMPS)
+    return contract.read_requests({name: input_array(request, name) for name in names}, len(frames), frames, rules)
 
 
 def execute_batch(

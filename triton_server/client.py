@@ -19,17 +19,17 @@ from triton_models import contract
 from whisper_runtime.audio import decode_audio
 from whisper_runtime.decoding import DecodingResult
 from whisper_runtime.model_files import ModelFiles
-from whisper_runtime.prompts import Prompt
 from whisper_runtime.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY
 from whisper_runtime.transcription import TranscriptionOptions, Window, full_text, transcribe
+from whisper_runtime.window_decoder import WindowRequest
 
 
 def window_request(
-    pcm: np.ndarray, prompt: Prompt | None = None
+    pcm: np.ndarray, window: WindowRequest | None = None
 ) -> tuple[list[grpcclient.InferInput], list[grpcclient.InferRequestedOutput]]:
-    """Inputs and requested outputs for one clip of at most 30 s (no prompt: text without timestamps)."""
+    """Inputs and requested outputs for one clip of at most 30 s (no request: greedy text without timestamps)."""
     inputs = []
-    for name, value in contract.window_inputs(pcm, prompt).items():
+    for name, value in contract.window_inputs(pcm, window).items():
         tensor = grpcclient.InferInput(name, list(value.shape), np_to_triton_dtype(value.dtype))
         tensor.set_data_from_numpy(value)
         inputs.append(tensor)
@@ -50,7 +50,7 @@ def transcribe_clip(client: grpcclient.InferenceServerClient, pcm: np.ndarray, m
 def decode_window(
     client: grpcclient.InferenceServerClient, window: Window, model: str = DEFAULT_MODEL
 ) -> DecodingResult:
-    inputs, outputs = window_request(window.pcm, window.prompt)
+    inputs, outputs = window_request(window.pcm, window.request)
     return window_result(client.infer(model, inputs, outputs=outputs))
 
 

@@ -1,10 +1,12 @@
-"""Batched greedy decoding with a key/value cache over the exported ONNX decoders.
+"""Batched decoding with a key/value cache over the exported ONNX decoders.
 
 Per batch of rows whose prompts have one length and one timestamp mode: the first step runs on
 the prompts (`DecoderSessions.first_step`); then each step passes the logits through the logit
-filters in turn (`whisper_runtime.logit_filters`), picks the likeliest token of each row, adds
-its log-probability, and runs the next step for the rows still going. Rows that emit end-of-text
-leave the batch instead of being padded along, which is faster on a CPU.
+filters in turn (`whisper_runtime.logit_filters`), picks each row's token (the likeliest at
+temperature 0; else drawn from the softmax of the logits over the row's temperature, with the
+row's own seeded generator, so the draw does not depend on the batch), adds its log-probability,
+and runs the next step for the rows still going. Rows that emit end-of-text leave the batch
+instead of being padded along, which is faster on a CPU.
 
 A prompt ending in <|notimestamps|> decodes text only; any other prompt decodes with timestamp
 tokens under Whisper's timestamp rules. A multilingual model's prompt that leaves the language
@@ -40,18 +42,33 @@ class DecodingOptions:
 class DecodingResult:
     """One row's decoding: tokens (with timestamp tokens if the prompt asked for them, without
     end-of-text), their text, the mean log-probability of the tokens chosen (end-of-text
-    included), the probability the window holds no speech (<|nospeech|> at the start), and the
-    language it was decoded in (given by the prompt, or detected)."""
+    included), the probability the window holds no speech (<|nospeech|> at the start), the
+    language it was decoded in (given by the prompt, or detected), the temperature it was decoded
+    at, and, when word timestamps were asked for, the times of the kept segments' text tokens
+    (`whisper_runtime.alignment`)."""
 
     tokens: tuple[int, ...]
     text: str
     avg_logprob: float
     no_speech_prob: float
     language: str
+    temperature: float = 0.0
+    token_times: tuple[float, ...] = ()
 
 
-class GreedyDecoder:
-    """Greedy decoding of a batch of encoder outputs into tokens and text."""
+@dataclass(frozen=True)
+class RowSampling:
+    """How one row picks its tokens: greedily at temperature 0, else sampled with `generator`."""
+
+    temperature: float = 0.0
+    generator: np.random.Generator | None = None
+
+
+GREEDY = RowSampling()
+
+
+class TokenDecoder:
+    """Decoding of a batch of encoder outputs into tokens and text, each row greedy or sampled."""
 
     def __init__(self, sessions: DecoderSessions, tokenizer: WhisperTokenizer, spec: ModelSpec) -> None:
         special = tokenizer.special
@@ -76,11 +93,13 @@ class GreedyDecoder:
         encoder_hidden_states: np.ndarray,
         options: DecodingOptions | None = None,
         prompts: Sequence[Prompt] | None = None,
+        sampling: Sequence[RowSampling] | None = None,
     ) -> list[DecodingResult]:
         """Decode each row of `encoder_hidden_states` (batch, frames, d_model) from its prompt
-        (default: text without timestamps)."""
+        (default: text without timestamps), greedily unless its `sampling` says otherwise."""
         options = options or DecodingOptions()
         batch = encoder_hidden_states.shape[0]
+        rows_sampling = list(sampling) if sampling is not None else [GREEDY] * batch
         rows_prompts = (
             [self.prompts.check(prompt) for prompt in prompts]
             if prompts is not None
@@ -109,6 +128,7 @@ class GreedyDecoder:
                 encoder_hidden_states[rows],
                 [rows_prompts[row] for row in rows],
                 [languages[row] for row in rows],
+                [rows_sampling[row] for row in rows],
                 options,
             )
             for row, result in zip(rows, decoded, strict=True):
@@ -124,7 +144,12 @@ class GreedyDecoder:
         return min(wanted, self._spec.max_target_positions - prompt_length)
 
     def _decode_group(
-        self, encoder_hidden_states: np.ndarray, prompts: list[Prompt], languages: list[str], options: DecodingOptions
+        self,
+        encoder_hidden_states: np.ndarray,
+        prompts: list[Prompt],
+        languages: list[str],
+        sampling: list[RowSampling],
+        options: DecodingOptions,
     ) -> list[DecodingResult]:
         """Rows whose prompts have one length and one timestamp mode, decoded as one batch."""
         special = self.prompts.special
@@ -144,6 +169,9 @@ class GreedyDecoder:
             for logit_filter in filters:
                 logit_filter.apply(logits, [generated[row] for row in rows], step)
             next_tokens = logits.argmax(axis=-1)
+            for index, row in enumerate(rows):
+                if sampling[row].temperature > 0:
+                    next_tokens[index] = _sample(logits[index], sampling[row])
             sum_logprobs[rows] += logits[np.arange(len(rows)), next_tokens] - logsumexp(logits)
             running = next_tokens != special.end_of_text
             for row, token in zip(rows[running], next_tokens[running], strict=True):
@@ -154,26 +182,35 @@ class GreedyDecoder:
                 rows, next_tokens, cache = rows[running], next_tokens[running], cache.keep(running)
             logits, cache = self._sessions.next_step(next_tokens, cache)
         return [
-            self._result(tokens, sum_logprob, no_speech_prob, language)
-            for tokens, sum_logprob, no_speech_prob, language in zip(
-                generated, sum_logprobs, no_speech_probs, languages, strict=True
+            DecodingResult(
+                tokens=tuple(tokens),
+                text=self._tokenizer.decode(tokens),
+                avg_logprob=float(np.float32(sum_logprob / (len(tokens) + 1))),  # float32, as Triton returns it
+                no_speech_prob=float(no_speech_prob),
+                language=language,
+                temperature=row_sampling.temperature,
+            )
+            for tokens, sum_logprob, no_speech_prob, language, row_sampling in zip(
+                generated, sum_logprobs, no_speech_probs, languages, sampling, strict=True
             )
         ]
-
-    def _result(self, tokens: list[int], sum_logprob: float, no_speech_prob: float, language: str) -> DecodingResult:
-        return DecodingResult(
-            tokens=tuple(tokens),
-            text=self._tokenizer.decode(tokens),
-            avg_logprob=float(np.float32(sum_logprob / (len(tokens) + 1))),  # float32, as Triton returns it
-            no_speech_prob=float(no_speech_prob),
-            language=language,
-        )
 
 
 def _control_tokens(special: SpecialTokens) -> list[int]:
     """Control tokens never generated as text, as Whisper suppresses them (the tasks on multilingual models)."""
     tasks = [token for token in (special.transcribe, special.translate) if token is not None]
     return [*tasks, special.start_of_transcript, special.start_of_prev, special.start_of_lm, special.no_speech]
+
+
+def _sample(logits: np.ndarray, sampling: RowSampling) -> int:
+    """A token drawn from softmax(logits / temperature) by inverse transform of one uniform draw."""
+    if sampling.generator is None:
+        raise ValueError("a row sampled at a temperature above 0 needs a generator")
+    scaled = logits.astype(np.float64) / sampling.temperature
+    cumulative = np.cumsum(np.exp(scaled - scaled.max()))
+    return int(
+        min(np.searchsorted(cumulative, sampling.generator.random() * cumulative[-1], side="right"), len(logits) - 1)
+    )
 
 
 def _probabilities(logits: np.ndarray, token: int) -> np.ndarray:

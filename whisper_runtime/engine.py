@@ -8,17 +8,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnxruntime as ort
 
+from whisper_runtime.alignment import WordAligner
 from whisper_runtime.audio import validate_pcm
 from whisper_runtime.decoder_sessions import DecoderSessions
-from whisper_runtime.decoding import DecodingOptions, DecodingResult, GreedyDecoder
+from whisper_runtime.decoding import DecodingOptions, DecodingResult, TokenDecoder
 from whisper_runtime.features import window_features
 from whisper_runtime.model_files import ModelFiles
 from whisper_runtime.model_spec import ModelSpec
-from whisper_runtime.prompts import Prompt
 from whisper_runtime.repository import DEFAULT_PRECISION, Precision
 from whisper_runtime.sessions import SessionOptions, create_session
 from whisper_runtime.tokenizer import WhisperTokenizer
 from whisper_runtime.transcription import Segment, TranscriptionOptions, Window, transcribe
+from whisper_runtime.window_decoder import WindowDecoder, WindowRequest
 
 ENCODER_INPUT = "input_features"
 
@@ -50,20 +51,27 @@ def load_encoder(model: ModelFiles, options: EngineOptions) -> WhisperEncoder:
     return WhisperEncoder(create_session(model.layout.encoder(options.precision), options.session), model.spec.n_mels)
 
 
-def load_decoder(model: ModelFiles, options: EngineOptions) -> GreedyDecoder:
+def load_token_decoder(model: ModelFiles, options: EngineOptions) -> TokenDecoder:
     layout = model.layout
     sessions = DecoderSessions(
         create_session(layout.decoder(options.precision), options.session),
         create_session(layout.decoder_with_past(options.precision), options.session),
         model.spec.decoder_layers,
     )
-    return GreedyDecoder(sessions, model.tokenizer, model.spec)
+    return TokenDecoder(sessions, model.tokenizer, model.spec)
+
+
+def load_decoder(model: ModelFiles, options: EngineOptions) -> WindowDecoder:
+    aligner = WordAligner(
+        create_session(model.layout.aligner(options.precision), options.session), model.tokenizer.special
+    )
+    return WindowDecoder(load_token_decoder(model, options), aligner)
 
 
 class WhisperEngine:
-    """Features, encoder and greedy decoder in one process: the in-process path to a transcript."""
+    """Features, encoder and window decoder in one process: the in-process path to a transcript."""
 
-    def __init__(self, spec: ModelSpec, encoder: WhisperEncoder, decoder: GreedyDecoder) -> None:
+    def __init__(self, spec: ModelSpec, encoder: WhisperEncoder, decoder: WindowDecoder) -> None:
         self.spec = spec
         self._encoder = encoder
         self._decoder = decoder
@@ -84,23 +92,25 @@ class WhisperEngine:
     def decode_features(
         self,
         features: np.ndarray,
+        requests: Sequence[WindowRequest] | None = None,
         options: DecodingOptions | None = None,
-        prompts: Sequence[Prompt] | None = None,
     ) -> list[DecodingResult]:
-        """One decoded window per row of log-mel `features`, each from its prompt."""
-        return self._decoder.decode(self._encoder.encode(features), options, prompts)
+        """One decoded window per row of log-mel `features`, each as its request asks (default: greedy text
+        without timestamps)."""
+        requests = requests or [WindowRequest(self.prompts.default)] * len(features)
+        return self._decoder.decode(self._encoder.encode(features), requests, options)
 
     def decode_batch(
         self,
         pcm_batch: Sequence[np.ndarray],
+        requests: Sequence[WindowRequest] | None = None,
         options: DecodingOptions | None = None,
-        prompts: Sequence[Prompt] | None = None,
     ) -> list[DecodingResult]:
-        """One decoded window per clip of at most 30 s of 16 kHz mono PCM, each from its prompt."""
-        return self.decode_features(self.features(pcm_batch), options, prompts)
+        """One decoded window per clip of at most 30 s of 16 kHz mono PCM, each as its request asks."""
+        return self.decode_features(self.features(pcm_batch), requests, options)
 
     def decode_window(self, window: Window, decoding: DecodingOptions | None = None) -> DecodingResult:
-        (result,) = self.decode_batch([window.pcm], decoding, prompts=[window.prompt])
+        (result,) = self.decode_batch([window.pcm], [window.request], decoding)
         return result
 
     def transcribe(

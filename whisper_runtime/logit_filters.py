@@ -1,7 +1,7 @@
 """Logit filters: each decoding step's logits pass through them in turn before a token is chosen.
 
 A filter rules tokens out by setting their logits to -inf, in place, as openai/whisper's
-`LogitFilter`s do. `GreedyDecoder` picks the list for a batch (timestamp rules only when the
+`LogitFilter`s do. `TokenDecoder` picks the list for a batch (timestamp rules only when the
 prompt asks for timestamps); a new rule (a language token, a task) is one more class here.
 """
 

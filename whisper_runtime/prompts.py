@@ -80,6 +80,12 @@ class PromptRules:
         start = prompt.index(self.special.start_of_transcript) + 1
         return (*prompt[:start], self.special.languages[language], *prompt[start:])
 
+    def start_sequence(self, prompt: Prompt) -> Prompt:
+        """The prompt's tokens from <|startoftranscript|> to its task, without previous text or
+        <|notimestamps|> (what the aligner's input starts with)."""
+        start = prompt.index(self.special.start_of_transcript)
+        return prompt[start : len(prompt) - len(self._tail(self.wants_timestamps(prompt)))]
+
     def check(self, tokens: Sequence[int]) -> Prompt:
         """`tokens` as a Prompt if it has the shape `build` gives; InvalidPromptError if not."""
         special = self.special

@@ -10,6 +10,7 @@ and the version directories.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -27,11 +28,18 @@ DECODER_SUFFIX = "_decoder"
 ENCODER_FILE = "encoder_model.onnx"
 DECODER_FILE = "decoder_model.onnx"
 DECODER_WITH_PAST_FILE = "decoder_with_past_model.onnx"
+ALIGNER_FILE = "aligner_model.onnx"  # the alignment heads' cross-attention, for word times
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
 TRITON_CONFIG_FILE = "config.pbtxt"
 
 DEFAULT_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
+
+# Silero VAD (the gateway's `chunking_strategy`): a plain ONNX file, no Triton model (no config.pbtxt), so
+# Triton lists the folder in its repository index but never loads it. Its sha256 lies beside it.
+VAD_DIR = "vad"
+VAD_FILE = "silero_vad.onnx"
+SHA256_SUFFIX = ".sha256"
 
 
 def parse_precision(value: str) -> Precision:
@@ -79,8 +87,16 @@ class ModelLayout:
     def decoder_with_past(self, precision: Precision) -> Path:
         return self.version_dir(self.decoder_model) / precision / DECODER_WITH_PAST_FILE
 
+    def aligner(self, precision: Precision) -> Path:
+        return self.version_dir(self.decoder_model) / precision / ALIGNER_FILE
+
     def onnx_files(self, precision: Precision) -> tuple[Path, ...]:
-        return (self.encoder(precision), self.decoder(precision), self.decoder_with_past(precision))
+        return (
+            self.encoder(precision),
+            self.decoder(precision),
+            self.decoder_with_past(precision),
+            self.aligner(precision),
+        )
 
     @property
     def tokenizer(self) -> Path:
@@ -103,3 +119,29 @@ def exported_models(root: Path) -> list[str]:
     (served in this order, the first is a gateway's default)."""
     names = sorted(path.parent.name for path in root.glob(f"*/{MANIFEST_FILE}"))
     return sorted(names, key=lambda name: name != DEFAULT_MODEL)
+
+
+def vad_model(root: Path) -> Path:
+    """Where the export puts the VAD model under the repository `root`."""
+    return root / VAD_DIR / VAD_FILE
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_record(path: Path) -> Path:
+    """The file beside `path` that holds its sha256, as `sha256sum` writes it (`sha256sum -c` checks it)."""
+    return path.with_name(path.name + SHA256_SUFFIX)
+
+
+def recorded_sha256(path: Path) -> str | None:
+    """The sha256 recorded beside `path`, or None when there is none."""
+    try:
+        return sha256_record(path).read_text().split()[0]
+    except (FileNotFoundError, IndexError):
+        return None

@@ -104,8 +104,11 @@ class WhisperTokenizer:
 
     def decode(self, tokens: Sequence[int]) -> str:
         """Text of the ordinary tokens among `tokens` (special and timestamp tokens dropped)."""
-        text_tokens = [t for t in tokens if t < self.special.end_of_text]
-        return self._tokenizer.decode(text_tokens).strip()
+        return self.decode_piece(tokens).strip()
+
+    def decode_piece(self, tokens: Sequence[int]) -> str:
+        """Text of the ordinary tokens among `tokens` as written, leading space kept (a word of a sentence)."""
+        return str(self._tokenizer.decode([t for t in tokens if t < self.special.end_of_text]))
 
 
 def _first_id(tokenizer: Tokenizer, names: Sequence[str]) -> int | None:

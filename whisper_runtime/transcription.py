@@ -4,13 +4,14 @@
 and decoder prompt), takes that window's `DecodingResult`, cuts it into segments at the
 timestamp tokens and moves the seek to the end of the last complete segment, so a sentence
 cut by the window's edge is decoded again whole in the next window (no words lost or
-doubled). Whoever decodes the window (the in-process engine, or the gateway calling Triton)
-drives the loop, so every path produces the same segments.
+doubled). With word timestamps, each segment gets its words (`whisper_runtime.words`) and the
+seek moves to the end of the last word instead, as Whisper does. Whoever decodes the window
+(the in-process engine, or the gateway calling Triton) drives the loop, so every path produces
+the same segments.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -20,11 +21,17 @@ from whisper_runtime.audio import HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE
 from whisper_runtime.decoding import DecodingResult
 from whisper_runtime.languages import Task
 from whisper_runtime.prompts import Prompt, PromptRules
+from whisper_runtime.quality import QUALITY, compression_ratio
+from whisper_runtime.segment_tokens import cut, kept_text
 from whisper_runtime.tokenizer import WhisperTokenizer
+from whisper_runtime.window_decoder import WindowRequest
+from whisper_runtime.words import FittedSegment, fit_words, word_timings
 
 FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH  # 100 mel frames per second
 FRAMES_PER_TIMESTAMP = 2  # timestamp tokens count in steps of 0.02 s
 SECONDS_PER_TIMESTAMP = FRAMES_PER_TIMESTAMP / FRAMES_PER_SECOND
+# A window decoded above this temperature does not condition the next one (Whisper's rule).
+PROMPT_RESET_TEMPERATURE = 0.5
 
 
 @dataclass(frozen=True)
@@ -38,10 +45,11 @@ class TranscriptionOptions:
     language: the spoken language's code; None has a multilingual model detect it in the first
         window and keep it for every later one (an English-only model decodes English).
     task: transcribe, or translate into English (multilingual models).
-    A window counts as silence, and is skipped, when its no-speech probability is above
-    `no_speech_threshold` and its mean log-probability below `logprob_threshold`. A window
-    whose text compresses better than `compression_ratio_threshold` (a repetition loop) does
-    not condition the next one.
+    temperature: the first temperature each window is decoded at (0: greedy), raised by the
+        decoder's fallback (`whisper_runtime.quality`); `seed` seeds the sampling.
+    word_timestamps: time every word (implies timestamps).
+    A window counts as silence, and is skipped, by `QUALITY.is_silence`; a window whose text is
+    repetitive, or that was decoded above temperature 0.5, does not condition the next one.
     """
 
     timestamps: bool = True
@@ -49,15 +57,26 @@ class TranscriptionOptions:
     initial_prompt: str | None = None
     language: str | None = None
     task: Task = "transcribe"
-    no_speech_threshold: float = 0.6
-    logprob_threshold: float = -1.0
-    compression_ratio_threshold: float = 2.4
+    temperature: float = 0.0
+    seed: int = 0
+    word_timestamps: bool = False
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word of a segment (leading space and merged punctuation included, as Whisper writes it) and its
+    times in seconds from the start of the recording."""
+
+    word: str
+    start: float
+    end: float
 
 
 @dataclass(frozen=True)
 class Segment:
     """A stretch of speech: times in seconds from the start of the recording; the quality
-    signals are those of the window it was decoded in."""
+    signals are those of the window it was decoded in (and the temperature it was decoded at);
+    `words` only when word timestamps were asked for."""
 
     id: int
     seek: int  # mel frame where its window started
@@ -68,20 +87,26 @@ class Segment:
     avg_logprob: float
     compression_ratio: float
     no_speech_prob: float
+    temperature: float = 0.0
+    words: tuple[Word, ...] = ()
 
 
 @dataclass(frozen=True)
 class Window:
-    """Up to 30 s of the recording to decode next, and the prompt to decode it from."""
+    """Up to 30 s of the recording to decode next, and how to decode it."""
 
     seek: int  # first mel frame
     frames: int
     pcm: np.ndarray
-    prompt: Prompt
+    request: WindowRequest
 
     @property
     def offset(self) -> float:
         return self.seek / FRAMES_PER_SECOND
+
+    @property
+    def prompt(self) -> Prompt:
+        return self.request.prompt
 
 
 def full_text(segments: Sequence[Segment]) -> str:
@@ -89,10 +114,9 @@ def full_text(segments: Sequence[Segment]) -> str:
     return " ".join(segment.text for segment in segments)
 
 
-def compression_ratio(text: str) -> float:
-    """How well `text` compresses: high values mean repetition."""
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
+def window_seed(seed: int, seek: int) -> int:
+    """The seed of one window's sampling: the request's seed and the window's first frame."""
+    return (seed << 32) | seek
 
 
 class Transcription:
@@ -103,13 +127,14 @@ class Transcription:
         self._tokenizer = tokenizer
         self._prompts = PromptRules(tokenizer.special)
         self._options = options
-        self._timestamps = options.timestamps or pcm.size > N_SAMPLES
+        self._timestamps = options.timestamps or options.word_timestamps or pcm.size > N_SAMPLES
         self._total_frames = -(-pcm.size // HOP_LENGTH)
         self._seek = 0
         self._history: list[int] = (
             tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
         )
         self._prompt_since = 0
+        self._last_speech = 0.0  # where the last word ended (word timestamps)
         self.language = options.language  # None until the first window's language is detected
         self.segments: list[Segment] = []
 
@@ -132,29 +157,34 @@ class Transcription:
             return None
         frames = min(N_FRAMES, self._total_frames - self._seek)
         pcm = self._pcm[self._seek * HOP_LENGTH : (self._seek + frames) * HOP_LENGTH]
-        prompt = self._prompts.build(
-            self._history[self._prompt_since :], self._timestamps, self.language, self._options.task
+        options = self._options
+        prompt = self._prompts.build(self._history[self._prompt_since :], self._timestamps, self.language, options.task)
+        request = WindowRequest(
+            prompt, options.temperature, window_seed(options.seed, self._seek), options.word_timestamps, frames
         )
-        return Window(self._seek, frames, pcm, prompt)
+        return Window(self._seek, frames, pcm, request)
 
     def accept(self, window: Window, result: DecodingResult) -> list[Segment]:
         """Take the decoding of `window` (the one `next_window` gave); return its new segments."""
         if window.seek != self._seek:
             raise ValueError(f"a result for the window at frame {window.seek}, but the seek is at {self._seek}")
-        options = self._options
         self.language = self.language or result.language
-        silent = result.no_speech_prob > options.no_speech_threshold and result.avg_logprob < options.logprob_threshold
-        if silent:
+        if QUALITY.is_silence(result.no_speech_prob, result.avg_logprob):
             self._seek += window.frames
             self._prompt_since = len(self._history)
             return []
         pieces, advance = self._cut(window, list(result.tokens))
+        fitted = self._fit_words(window, result, pieces) if result.token_times else None
         window_compression = compression_ratio(result.text)
         new: list[Segment] = []
-        for start, end, tokens in pieces:
+        for index, (start, end, tokens) in enumerate(pieces):
             text = self._tokenizer.decode(tokens)
             if not text:
                 continue
+            words: tuple[Word, ...] = ()
+            if fitted is not None:
+                start, end = fitted[index].start, fitted[index].end
+                words = tuple(Word(w.word, round(w.start, 3), round(w.end, 3)) for w in fitted[index].words)
             segment = Segment(
                 id=len(self.segments),
                 seek=window.seek,
@@ -165,37 +195,67 @@ class Transcription:
                 avg_logprob=result.avg_logprob,
                 compression_ratio=window_compression,
                 no_speech_prob=result.no_speech_prob,
+                temperature=result.temperature,
+                words=words,
             )
             self.segments.append(segment)
             self._history += tokens
             new.append(segment)
-        self._seek += advance
-        if not options.condition_on_previous_text or window_compression > options.compression_ratio_threshold:
+        self._seek += self._word_advance(window, fitted, advance) if fitted else advance
+        if (
+            not self._options.condition_on_previous_text
+            or QUALITY.is_repetitive(result.text)
+            or result.temperature > PROMPT_RESET_TEMPERATURE
+        ):
             self._prompt_since = len(self._history)
         return new
+
+    def _fit_words(
+        self, window: Window, result: DecodingResult, pieces: list[tuple[float, float, list[int]]]
+    ) -> list[FittedSegment]:
+        """The window's segments with their words (times in the recording)."""
+        special = self._tokenizer.special
+        text = kept_text(result.tokens, special.timestamp_begin, special.end_of_text)
+        timings, median = word_timings(self._tokenizer, text, result.token_times, result.language)
+        text_counts = [sum(token < special.end_of_text for token in tokens) for _, _, tokens in pieces]
+        fitted, self._last_speech = fit_words(
+            [(start, end, count) for (start, end, _), count in zip(pieces, text_counts, strict=True)],
+            timings,
+            median,
+            window.offset,
+            self._last_speech,
+        )
+        return fitted
+
+    def _word_advance(self, window: Window, fitted: list[FittedSegment], advance: int) -> int:
+        """Where the seek moves with word timestamps: past the window when it was consumed whole, else to the
+        end of its last word (when that lies inside the window)."""
+        if advance == window.frames:
+            return advance
+        last_end = next((word.end for segment in reversed(fitted) for word in reversed(segment.words)), None)
+        if last_end is None or last_end <= window.offset:
+            return advance
+        return round(last_end * FRAMES_PER_SECOND) - window.seek
 
     def _cut(self, window: Window, tokens: list[int]) -> tuple[list[tuple[float, float, list[int]]], int]:
         """(start, end, tokens) of each segment in a window's tokens, and how many frames to seek on."""
         begin = self._tokenizer.special.timestamp_begin
-        is_timestamp = [token >= begin for token in tokens]
-        ends_with_single_timestamp = is_timestamp[-2:] == [False, True]
-        pair_ends = [i + 1 for i in range(len(tokens) - 1) if is_timestamp[i] and is_timestamp[i + 1]]
-        if not pair_ends:  # one segment for the whole window (no timestamps, or only a final one)
+        cuts = cut(tokens, begin)
+        if not cuts.paired:  # one segment for the whole window (no timestamps, or only a final one)
             timestamps = [token for token in tokens if token >= begin]
             seconds = window.frames / FRAMES_PER_SECOND
             if timestamps and timestamps[-1] != begin:
                 seconds = (timestamps[-1] - begin) * SECONDS_PER_TIMESTAMP
             return [(window.offset, window.offset + seconds, tokens)], window.frames
-        cuts = pair_ends + ([len(tokens)] if ends_with_single_timestamp else [])
         pieces = []
-        for first, end in zip([0, *cuts[:-1]], cuts, strict=True):
+        for first, end in zip([0, *cuts.ends[:-1]], cuts.ends, strict=True):
             piece = tokens[first:end]
             start_time = window.offset + (piece[0] - begin) * SECONDS_PER_TIMESTAMP
             pieces.append((start_time, window.offset + (piece[-1] - begin) * SECONDS_PER_TIMESTAMP, piece))
-        if ends_with_single_timestamp:
+        if cuts.whole_window:
             return pieces, window.frames
         # The last segment is incomplete: seek to the end of the last complete one and decode it again.
-        advance = (tokens[cuts[-1] - 1] - begin) * FRAMES_PER_TIMESTAMP
+        advance = (tokens[cuts.ends[-1] - 1] - begin) * FRAMES_PER_TIMESTAMP
         return pieces, advance if advance > 0 else window.frames
 
 

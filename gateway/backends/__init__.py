@@ -11,7 +11,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from whisper_runtime.decoding import DecodingResult
-from whisper_runtime.prompts import Prompt
+from whisper_runtime.window_decoder import WindowRequest
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,9 @@ class TranscriptionBackend(Protocol):
     name: str
 
     async def decode_window(
-        self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline
+        self, pcm: np.ndarray, window: WindowRequest | None, request_id: str, deadline: Deadline
     ) -> DecodingResult:
-        """Decode one window of 16 kHz mono float32 PCM (at most 30 s) from `prompt` (None: text
+        """Decode one window of 16 kHz mono float32 PCM (at most 30 s) as `window` asks (None: greedy text
         without timestamps); raises BackendError on failure."""
         ...
 

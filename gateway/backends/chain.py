@@ -12,7 +12,7 @@ from opentelemetry.trace import NoOpTracer, Tracer
 from gateway.backends import ComponentHealth, Deadline, TranscriptionBackend
 from gateway.errors import BackendError
 from whisper_runtime.decoding import DecodingResult
-from whisper_runtime.prompts import Prompt
+from whisper_runtime.window_decoder import WindowRequest
 
 log = logging.getLogger("gateway.chain")
 
@@ -40,7 +40,7 @@ class BackendChain:
         self._on_failure = on_failure
 
     async def decode_window(
-        self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline
+        self, pcm: np.ndarray, window: WindowRequest | None, request_id: str, deadline: Deadline
     ) -> Served:
         """The first backend's answer that succeeds; the last failure if none does."""
         failure: BackendError | None = None
@@ -48,7 +48,7 @@ class BackendChain:
             try:
                 with self._tracer.start_as_current_span(f"{backend.name} decode window") as span:
                     span.set_attributes({"dattavani.backend": backend.name, "dattavani.model": self.model})
-                    return Served(await backend.decode_window(pcm, prompt, request_id, deadline), backend.name)
+                    return Served(await backend.decode_window(pcm, window, request_id, deadline), backend.name)
             except BackendError as exc:
                 log.warning(
                     "request %s: %s failed for %s (%s), trying the next backend",

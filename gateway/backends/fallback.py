@@ -14,7 +14,7 @@ from whisper_runtime.decoding import DecodingResult
 from whisper_runtime.engine import EngineOptions, WhisperEngine
 from whisper_runtime.errors import ModelFilesError
 from whisper_runtime.model_files import ModelFiles
-from whisper_runtime.prompts import Prompt
+from whisper_runtime.window_decoder import WindowRequest
 
 
 class FallbackBackend:
@@ -42,7 +42,7 @@ class FallbackBackend:
         return cls(engine, concurrency, load_seconds=time.perf_counter() - started)
 
     async def decode_window(
-        self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline
+        self, pcm: np.ndarray, window: WindowRequest | None, request_id: str, deadline: Deadline
     ) -> DecodingResult:
         engine = self._engine
         if engine is None:
@@ -51,8 +51,8 @@ class FallbackBackend:
             async with asyncio.timeout(deadline.remaining()):
                 async with self._slots:
                     loop = asyncio.get_running_loop()
-                    prompts = None if prompt is None else [prompt]
-                    (result,) = await loop.run_in_executor(self._pool, engine.decode_batch, [pcm], None, prompts)
+                    requests = None if window is None else [window]
+                    (result,) = await loop.run_in_executor(self._pool, engine.decode_batch, [pcm], requests)
         except TimeoutError as exc:
             raise BackendTimeoutError("the CPU fallback did not finish before the request's deadline") from exc
         return result

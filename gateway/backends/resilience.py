@@ -22,7 +22,7 @@ from opentelemetry import trace
 from gateway.backends import ComponentHealth, Deadline, TranscriptionBackend
 from gateway.errors import BackendError, BackendUnavailableError, CircuitOpenError
 from whisper_runtime.decoding import DecodingResult
-from whisper_runtime.prompts import Prompt
+from whisper_runtime.window_decoder import WindowRequest
 
 log = logging.getLogger("gateway.resilience")
 
@@ -63,18 +63,18 @@ class ResilientBackend:
         return self.state != CircuitBreakerState.CLOSED
 
     async def decode_window(
-        self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline
+        self, pcm: np.ndarray, window: WindowRequest | None, request_id: str, deadline: Deadline
     ) -> DecodingResult:
         try:
             result: DecodingResult = await self.breaker.call_async(
-                self._with_retries, pcm, prompt, request_id, deadline
+                self._with_retries, pcm, window, request_id, deadline
             )
         except CircuitBreakerError as exc:  # open, or opened by this very failure
             raise CircuitOpenError(f"{self.name} is failing; its circuit breaker is open") from exc
         return result
 
     async def _with_retries(
-        self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline
+        self, pcm: np.ndarray, window: WindowRequest | None, request_id: str, deadline: Deadline
     ) -> DecodingResult:
         @backoff.on_exception(
             backoff.expo,
@@ -88,7 +88,7 @@ class ResilientBackend:
             logger=None,
         )
         async def attempt() -> DecodingResult:
-            return await self._inner.decode_window(pcm, prompt, request_id, deadline)
+            return await self._inner.decode_window(pcm, window, request_id, deadline)
 
         return await attempt()
 

@@ -12,7 +12,7 @@ from gateway.observability.tracing import outgoing_headers
 from triton_server.client import window_request, window_result
 from whisper_runtime.audio import SAMPLE_RATE
 from whisper_runtime.decoding import DecodingResult
-from whisper_runtime.prompts import Prompt
+from whisper_runtime.window_decoder import WindowRequest
 
 CANARY_PCM = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)  # half a second of silence
 # Reconnect quickly once Triton is back, instead of gRPC's default backoff of up to two minutes.
@@ -40,12 +40,12 @@ class TritonBackend:
         self._client = grpcclient.InferenceServerClient(url, channel_args=CHANNEL_ARGS)
 
     async def decode_window(
-        self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline
+        self, pcm: np.ndarray, window: WindowRequest | None, request_id: str, deadline: Deadline
     ) -> DecodingResult:
         timeout = min(self._timeout_s, deadline.remaining())
         if timeout <= 0:
             raise BackendTimeoutError("the request's deadline passed before Triton was called")
-        inputs, outputs = window_request(pcm, prompt)
+        inputs, outputs = window_request(pcm, window)
         try:
             result = await self._client.infer(
                 self._model,

@@ -94,6 +94,10 @@ class GatewayMetrics:
             "dattavani_backend_failures", "Failed backend calls, by backend, model and error code.",
             ["backend", "model", "code"], registry=r,
         )  # fmt: skip
+        self.vad_audio = Counter(
+            "dattavani_vad_audio_seconds", "Seconds of audio of chunking_strategy requests, by part: speech "
+            "(transcribed) or dropped (no speech found).", ["part", "model"], registry=r,
+        )  # fmt: skip
         self.fallback = Counter(
             "dattavani_fallback_transcriptions", "Transcriptions served by the CPU fallback.", ["model"], registry=r
         )

@@ -6,7 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from devstack.gateway_process import GatewayProcess
 from tests.gateway.otlp_receiver import OtlpReceiver
+from tests.gateway_process import TEST_API_KEY, gateway_env
+from triton_server.launcher import TritonServer
+
+# Recordings of up to 10 minutes and 8 MiB (the session's `gateway` takes 30 s and 4 MiB).
+LONG_LIMITS = {"DATTAVANI_MAX_UPLOAD_BYTES": str(8 * 1024 * 1024), "DATTAVANI_MAX_AUDIO_SECONDS": "600"}
 
 
 @pytest.fixture
@@ -14,3 +20,21 @@ def receiver() -> Iterator[OtlpReceiver]:
     running = OtlpReceiver()
     yield running
     running.close()
+
+
+@pytest.fixture(scope="session")
+def long_gateway(triton: TritonServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """A gateway in front of the session's Triton that takes long recordings."""
+    env = {**gateway_env(triton), **LONG_LIMITS}
+    process = GatewayProcess(env, tmp_path_factory.mktemp("long-gateway") / "gateway.log").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def fallback_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """A gateway with only the in-process CPU fallback, taking long recordings."""
+    env = {"DATTAVANI_API_KEYS": TEST_API_KEY, "DATTAVANI_BACKENDS": "fallback", **LONG_LIMITS}
+    process = GatewayProcess(env, tmp_path_factory.mktemp("fallback-gateway") / "gateway.log").start()
+    yield process
+    process.stop()

@@ -10,7 +10,6 @@ import json
 import re
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,33 +21,12 @@ from devstack.gateway_process import GatewayProcess
 from perf.accuracy import word_error_rate
 from perf.datasets import Clip, load_dataset
 from tests.gateway.http import AUTH
-from tests.gateway_process import TEST_API_KEY, gateway_env
+from tests.gateway_process import TEST_API_KEY
 from tests.reference import reference_long_form
 from tests.subtitles import parse_subtitles
-from triton_server.launcher import TritonServer
 
 LONG_CLIPS = {clip.id: clip for clip in load_dataset("eval-long")}
 VOXPOPULI, LJ_CONCAT = LONG_CLIPS["voxpopuli-en-000"], LONG_CLIPS["LJ001-0001_to_0032_concat_16k"]
-LONG_LIMITS = {"DATTAVANI_MAX_UPLOAD_BYTES": str(8 * 1024 * 1024), "DATTAVANI_MAX_AUDIO_SECONDS": "600"}
-
-
-def _start(env: dict[str, str], log: Path) -> Iterator[GatewayProcess]:
-    process = GatewayProcess({**env, **LONG_LIMITS}, log).start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="module")
-def long_gateway(triton: TritonServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    """The gateway in front of the session's Triton, taking recordings of up to 10 minutes."""
-    yield from _start(gateway_env(triton), tmp_path_factory.mktemp("long-gateway") / "gateway.log")
-
-
-@pytest.fixture(scope="module")
-def fallback_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    """A gateway with only the in-process CPU fallback."""
-    env = {"DATTAVANI_API_KEYS": TEST_API_KEY, "DATTAVANI_BACKENDS": "fallback"}
-    yield from _start(env, tmp_path_factory.mktemp("fallback-gateway") / "gateway.log")
 
 
 @functools.cache

@@ -54,14 +54,31 @@ def test_each_clip_is_detected_in_its_own_language(gateway: GatewayProcess) -> N
     assert detected == {clip.id: LANGUAGES[clip.language] for clip in CLIPS}
 
 
-def test_the_error_rate_is_within_a_point_of_faster_whisper_on_the_same_weights(gateway: GatewayProcess) -> None:
+@pytest.fixture(scope="module")
+def fp32_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """The gateway serving base in fp32 (its in-process backend: the same decoding code as Triton's models)."""
+    env = {
+        "DATTAVANI_API_KEYS": TEST_API_KEY,
+        "DATTAVANI_BACKENDS": "fallback",
+        "DATTAVANI_FALLBACK_PRECISION": "fp32",
+        "DATTAVANI_MODELS": BASE,
+    }
+    process = GatewayProcess(env, tmp_path_factory.mktemp("fp32-gateway") / "gateway.log").start()
+    yield process
+    process.stop()
+
+
+def test_the_error_rate_is_within_a_point_of_faster_whisper_on_the_same_weights(fp32_gateway: GatewayProcess) -> None:
     """Pooled over the 20 clips (per-language rates of 5 clips swing by several points either way between two
-    int8 decoders: one word in 20 is 5 points); int8 on both sides, greedy, language detected."""
+    decoders: one word in 20 is 5 points); greedy, language detected, fp32 on both sides. Not int8: the int8
+    kernels of ONNX Runtime and CTranslate2 differ per CPU, and so does the gap (pooled, ours against
+    faster-whisper's: 19.96 against 21.47% on an Intel Xeon with AVX-512 VNNI, 23.16 against 21.09% on an AMD
+    EPYC with AVX-512 VNNI; fp32 on the EPYC: 21.47 against 20.90%)."""
     ours: dict[str, list[str]] = defaultdict(list)
     theirs: dict[str, list[str]] = defaultdict(list)
     for clip in CLIPS:
-        ours[clip.language].append(_transcription(gateway.url, clip)["text"])
-        text, language = reference_multilingual(clip.path, "int8", BASE)
+        ours[clip.language].append(_transcription(fp32_gateway.url, clip)["text"])
+        text, language = reference_multilingual(clip.path, "float32", BASE)
         assert language == clip.language, clip.id
         theirs[clip.language].append(text)
     references = {code: [clip.reference for clip in CLIPS if clip.language == code] for code in ours}

@@ -17,13 +17,17 @@ from fuzzing.multipart import upload_form
 from fuzzing.synthesis import s16, wav
 from tests.gateway.http import AUTH
 
-KNOWN_FIELDS = ("model", "response_format", "language", "temperature", "prompt", "timestamp_granularities[]", "stream")
+KNOWN_FIELDS = (
+    "model", "response_format", "language", "temperature", "seed", "prompt", "timestamp_granularities[]", "stream",
+    "chunking_strategy", "chunking_strategy[type]", "chunking_strategy[threshold]",
+)  # fmt: skip
 # Codes that blame one field: their `param` must name a field the form has.
 FIELD_CODES = ("invalid_parameter", "unsupported_parameter", "unsupported_language", "model_not_found")
 INTERESTING_VALUES = (
     "", " ", "json", "text", "srt", "vtt", "verbose_json", "xml", "whisper-1", "whisper-tiny.en", "whisper-large-v3",
     "en", "english", "EN", "fr", "auto", "segment", "word", "true", "false", "True", "0", "1", "0.5", " 0.2 ", "-1",
-    "2", "1e-300", "nan", "inf", "-0", "null", "[]",
+    "2", "1e-300", "nan", "inf", "-0", "null", "[]", "server_vad", '{"type": "server_vad"}',
+    '{"type": "server_vad", "threshold": 2}',
 )  # fmt: skip
 
 ONE_SECOND_WAV = wav(s16(np.sin(np.linspace(0, 2000 * np.pi, 16000)) * 0.1))

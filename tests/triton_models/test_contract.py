@@ -11,13 +11,22 @@ import pytest
 from triton_models import contract
 from triton_models.definitions import CONFIGS
 from whisper_runtime.decoding import DecodingResult
-from whisper_runtime.errors import InvalidAudioError, InvalidPromptError
+from whisper_runtime.errors import InvalidAudioError, InvalidInputError, InvalidPromptError
 from whisper_runtime.prompts import PromptRules
 from whisper_runtime.tokenizer import SpecialTokens
+from whisper_runtime.window_decoder import WindowRequest
 
 RULES = PromptRules(SpecialTokens(50256, 50257, 50360, 50361, 50362, start_of_lm=50359))
 RESULTS = [
-    DecodingResult(tokens=(440, 50363), text="Hé", avg_logprob=-0.25, no_speech_prob=0.01, language="en"),
+    DecodingResult(
+        tokens=(440, 50363),
+        text="Hé",
+        avg_logprob=-0.25,
+        no_speech_prob=0.01,
+        language="en",
+        temperature=0.4,
+        token_times=(0.0, 0.5),
+    ),
     DecodingResult(tokens=(), text="", avg_logprob=-1.5, no_speech_prob=0.9, language="de"),
 ]
 TEMPLATES = sorted(CONFIGS.glob("*.pbtxt"))
@@ -26,32 +35,49 @@ TEMPLATES = sorted(CONFIGS.glob("*.pbtxt"))
 def test_what_a_model_writes_its_client_reads_back() -> None:
     outputs = contract.decoding_outputs(RESULTS)
     assert outputs[contract.TOKENS].tolist() == [[440, 50363], [contract.TOKEN_PADDING, contract.TOKEN_PADDING]]
+    assert outputs[contract.TOKEN_TIMES].tolist() == [[0.0, 0.5], [contract.TIME_PADDING, contract.TIME_PADDING]]
     assert contract.decoding_results(outputs) == [
         DecodingResult(
-            r.tokens, r.text, float(np.float32(r.avg_logprob)), float(np.float32(r.no_speech_prob)), r.language
+            r.tokens,
+            r.text,
+            float(np.float32(r.avg_logprob)),
+            float(np.float32(r.no_speech_prob)),
+            r.language,
+            r.temperature,
+            r.token_times,
         )
         for r in RESULTS
     ]
 
 
-def test_a_window_request_carries_its_pcm_and_prompt_as_the_model_reads_them() -> None:
+def test_without_word_times_the_times_tensor_still_has_a_column() -> None:
+    assert contract.decoding_outputs(RESULTS[1:])[contract.TOKEN_TIMES].shape == (1, 1)
+
+
+def test_a_window_request_carries_its_pcm_and_settings_as_the_model_reads_them() -> None:
     pcm = np.linspace(-0.5, 0.5, 16000, dtype=np.float32)
-    prompt = RULES.build(timestamps=True)
-    inputs = contract.window_inputs(pcm, prompt)
-    assert set(inputs) == {contract.WAV, contract.PROMPT}
+    window = WindowRequest(RULES.build(timestamps=True), temperature=0.4, seed=7, word_timestamps=True, frames=100)
+    inputs = contract.window_inputs(pcm, window)
     assert [clip.tolist() for clip in contract.read_clips(inputs[contract.WAV], None)] == [pcm.tolist()]
-    assert contract.read_prompts(inputs[contract.PROMPT], 1, RULES) == [prompt]
-    assert contract.read_prompts(None, 2, RULES) == [RULES.default] * 2
+    frames = contract.read_frames(inputs[contract.WAV_LENS], 1, 480_000)
+    assert frames == [100]
+    assert contract.read_requests(inputs, 1, frames, RULES) == [window]
+    assert contract.read_requests({}, 2, [3000, 3000], RULES) == [WindowRequest(RULES.default)] * 2
     assert set(contract.window_inputs(pcm)) == {contract.WAV}
 
 
-def test_clips_are_cut_to_their_lengths_and_bad_lengths_or_prompts_refused() -> None:
+def test_clips_are_cut_to_their_lengths_and_bad_lengths_prompts_or_settings_refused() -> None:
     wav = np.zeros((2, 100), dtype=np.float32)
     assert [len(clip) for clip in contract.read_clips(wav, np.array([[100], [40]], dtype=np.int32))] == [100, 40]
     with pytest.raises(InvalidAudioError, match="WAV_LENS"):
         contract.read_clips(wav, np.array([[101], [40]], dtype=np.int32))
     with pytest.raises(InvalidPromptError, match="does not fit"):
-        contract.read_prompts(np.array([[50257]], dtype=np.int32), 2, RULES)
+        contract.read_requests({contract.PROMPT: np.array([[50257]], dtype=np.int32)}, 2, [1, 1], RULES)
+    for name, value in [(contract.TEMPERATURE, 1.5), (contract.TEMPERATURE, -0.1), (contract.SEED, -1)]:
+        with pytest.raises(InvalidInputError, match=name):
+            contract.read_requests({name: np.array([[value]])}, 1, [1], RULES)
+    with pytest.raises(InvalidInputError, match="does not fit"):
+        contract.read_requests({contract.SEED: np.array([[1], [2]])}, 1, [1], RULES)
 
 
 @pytest.mark.parametrize("config", TEMPLATES, ids=lambda path: path.name)
@@ -61,4 +87,5 @@ def test_every_tensor_a_config_names_is_in_the_contract(config: Path) -> None:
     known = {value for name, value in vars(contract).items() if name.isupper() and isinstance(value, str)}
     assert tensors and tensors <= known, tensors - known
     if re.search(r'^name: "\$\{model\}"$', text, re.MULTILINE):  # the entry model, in either profile
-        assert tensors == {contract.WAV, contract.WAV_LENS, contract.PROMPT, *contract.DECODING_OUTPUTS}
+        inputs = {contract.WAV, contract.WAV_LENS, contract.PROMPT, contract.TEMPERATURE, contract.SEED}
+        assert tensors == {*inputs, contract.WORD_TIMESTAMPS, *contract.DECODING_OUTPUTS}

@@ -18,6 +18,7 @@ from whisper_runtime.audio import HOP_LENGTH, decode_audio
 from whisper_runtime.engine import WhisperEngine
 from whisper_runtime.repository import Precision
 from whisper_runtime.transcription import TranscriptionOptions, Window, transcribe
+from whisper_runtime.window_decoder import WindowRequest
 
 VOXPOPULI = AUDIO_DIR / "eval" / "long" / "voxpopuli-en-000.ogg"
 
@@ -83,6 +84,7 @@ def test_multilingual_clips_through_triton_equal_the_in_process_decode(
         for clip in load_dataset("multilingual")[::3]:
             pcm = decode_audio(clip.path)
             (expected,) = engine.decode_batch([pcm])
-            window = Window(0, pcm.size // HOP_LENGTH, pcm, engine.prompts.default)
+            frames = pcm.size // HOP_LENGTH
+            window = Window(0, frames, pcm, WindowRequest(engine.prompts.default, frames=frames))
             assert decode_window(client, window, BASE) == expected, clip.id
             assert expected.language == clip.language, clip.id

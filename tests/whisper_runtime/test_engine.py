@@ -43,7 +43,7 @@ def test_a_batch_decodes_like_its_rows_alone_in_fp32(
 
 
 def test_max_new_tokens_bounds_the_output(engine_for: Engines, jfk_pcm: np.ndarray) -> None:
-    (result,) = engine_for("int8").decode_batch([jfk_pcm], DecodingOptions(max_new_tokens=3))
+    (result,) = engine_for("int8").decode_batch([jfk_pcm], options=DecodingOptions(max_new_tokens=3))
     assert len(result.tokens) == 3
 
 

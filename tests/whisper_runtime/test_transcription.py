@@ -15,6 +15,7 @@ from whisper_runtime.engine import WhisperEngine
 from whisper_runtime.errors import InvalidPromptError
 from whisper_runtime.model_files import ModelFiles
 from whisper_runtime.prompts import PromptRules
+from whisper_runtime.quality import compression_ratio
 from whisper_runtime.repository import DEFAULT_MODEL, Precision
 from whisper_runtime.tokenizer import WhisperTokenizer
 from whisper_runtime.transcription import (
@@ -22,9 +23,9 @@ from whisper_runtime.transcription import (
     Transcription,
     TranscriptionOptions,
     Window,
-    compression_ratio,
     transcribe,
 )
+from whisper_runtime.window_decoder import WindowRequest
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +180,7 @@ def test_the_engine_decodes_timestamps_for_short_audio(engine_for: Engines, jfk_
 )
 def test_malformed_prompts_are_refused(engine_for: Engines, jfk_pcm: np.ndarray, prompt: tuple[int, ...]) -> None:
     with pytest.raises(InvalidPromptError):
-        engine_for("int8").decode_batch([jfk_pcm], prompts=[prompt])
+        engine_for("int8").decode_batch([jfk_pcm], [WindowRequest(prompt)])
 
 
 def test_the_language_detected_in_the_first_window_holds_for_every_later_one(multilingual: WhisperTokenizer) -> None:

@@ -1,0 +1,103 @@
+"""A batch of windows decoded as each asks: Whisper's temperature fallback, then word times where wanted.
+
+Every row is decoded at the first temperature of its schedule (`whisper_runtime.quality`); rows
+whose decoding needs a fallback are decoded again, together, at their next temperature, until
+each passes or its schedule ends (the last decoding is kept). Sampling draws from a generator
+seeded by the row's seed and the temperature, so a row's text depends on neither the batch nor
+the backend. Rows that ask for word timestamps then get the times of their kept segments' text
+tokens from the aligner. The Triton models and the in-process engine both decode through this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from whisper_runtime.alignment import WordAligner
+from whisper_runtime.audio import N_FRAMES
+from whisper_runtime.decoding import GREEDY, DecodingOptions, DecodingResult, RowSampling, TokenDecoder
+from whisper_runtime.prompts import Prompt, PromptRules
+from whisper_runtime.quality import QUALITY, temperature_schedule
+from whisper_runtime.segment_tokens import kept_text
+from whisper_runtime.tokenizer import WhisperTokenizer
+
+
+@dataclass(frozen=True)
+class WindowRequest:
+    """What one window asks of the decoder: its prompt; the first temperature of its schedule (0:
+    greedy, then Whisper's fallback); the seed its sampling draws from; whether to time its words, over
+    the `frames` mel frames that hold audio."""
+
+    prompt: Prompt
+    temperature: float = 0.0
+    seed: int = 0
+    word_timestamps: bool = False
+    frames: int = N_FRAMES
+
+
+def row_sampling(temperature: float, seed: int) -> RowSampling:
+    """Greedy at 0; else a generator seeded by (seed, temperature in thousandths)."""
+    if temperature == 0:
+        return GREEDY
+    return RowSampling(temperature, np.random.default_rng((seed, round(temperature * 1000))))
+
+
+class WindowDecoder:
+    """Decodes windows of encoder output with temperature fallback and, where asked, word times."""
+
+    def __init__(self, tokens: TokenDecoder, aligner: WordAligner) -> None:
+        self._tokens = tokens
+        self._aligner = aligner
+        self.prompts: PromptRules = tokens.prompts
+
+    @property
+    def tokenizer(self) -> WhisperTokenizer:
+        return self._tokens.tokenizer
+
+    def decode(
+        self,
+        encoder_hidden_states: np.ndarray,
+        requests: Sequence[WindowRequest],
+        options: DecodingOptions | None = None,
+    ) -> list[DecodingResult]:
+        """One result per row of `encoder_hidden_states` (batch, frames, d_model), from its request."""
+        if len(requests) != len(encoder_hidden_states):
+            raise ValueError(f"{len(requests)} requests for {len(encoder_hidden_states)} rows")
+        prompts = [self.prompts.check(request.prompt) for request in requests]
+        schedules = [temperature_schedule(request.temperature) for request in requests]
+        results: list[DecodingResult] = [None] * len(requests)  # type: ignore[list-item]  # each row is decoded once at least
+        pending, attempt = list(range(len(requests))), 0
+        while pending:
+            decoded = self._tokens.decode(
+                encoder_hidden_states[pending],
+                options,
+                [prompts[row] for row in pending],
+                [row_sampling(schedules[row][attempt], requests[row].seed) for row in pending],
+            )
+            for row, result in zip(pending, decoded, strict=True):
+                results[row] = result
+                if self.prompts.language(prompts[row]) is None:  # detected once, kept for the retries
+                    prompts[row] = self.prompts.with_language(prompts[row], result.language)
+            attempt += 1
+            pending = [
+                row
+                for row in pending
+                if attempt < len(schedules[row])
+                and QUALITY.needs_fallback(results[row].text, results[row].avg_logprob, results[row].no_speech_prob)
+            ]
+        return [
+            self._with_token_times(encoder_hidden_states[row], prompts[row], request, results[row])
+            if request.word_timestamps
+            else results[row]
+            for row, request in enumerate(requests)
+        ]
+
+    def _with_token_times(
+        self, encoder_hidden_states: np.ndarray, prompt: Prompt, request: WindowRequest, result: DecodingResult
+    ) -> DecodingResult:
+        special = self.prompts.special
+        text = kept_text(result.tokens, special.timestamp_begin, special.end_of_text)
+        times = self._aligner.align(encoder_hidden_states, self.prompts.start_sequence(prompt), text, request.frames)
+        return replace(result, token_times=times)
