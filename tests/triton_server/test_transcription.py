@@ -88,3 +88,20 @@ def test_multilingual_clips_through_triton_equal_the_in_process_decode(
             window = Window(0, frames, pcm, WindowRequest(engine.prompts.default, frames=frames))
             assert decode_window(client, window, BASE) == expected, clip.id
             assert expected.language == clip.language, clip.id
+
+
+@pytest.mark.parametrize("server_fixture", ["triton", "triton_pipeline"])
+def test_words_and_sampling_through_either_profile_equal_the_in_process_segments(
+    request: pytest.FixtureRequest,
+    engine_for: Callable[[Precision], WhisperEngine],
+    jfk_pcm: np.ndarray,
+    server_fixture: str,
+) -> None:
+    """The per-row settings cross both profiles (the pipeline's decoder reads WAV_LENS for the word times)."""
+    server: TritonServer = request.getfixturevalue(server_fixture)
+    engine = engine_for("int8")
+    options = TranscriptionOptions(word_timestamps=True, temperature=0.4, seed=3)
+    with grpcclient.InferenceServerClient(server.settings.grpc_url) as client:
+        segments = list(transcribe(jfk_pcm, engine.tokenizer, lambda window: decode_window(client, window), options))
+    assert segments == engine.transcribe(jfk_pcm, options)
+    assert all(segment.words and segment.temperature >= 0.4 for segment in segments)
