@@ -201,7 +201,7 @@ class Transcription:
             self.segments.append(segment)
             self._history += tokens
             new.append(segment)
-        self._seek += self._word_advance(window, fitted, advance) if fitted else advance
+        self._seek += self._word_advance(window, result.tokens, fitted, advance) if fitted else advance
         if (
             not self._options.condition_on_previous_text
             or QUALITY.is_repetitive(result.text)
@@ -227,12 +227,15 @@ class Transcription:
         )
         return fitted
 
-    def _word_advance(self, window: Window, fitted: list[FittedSegment], advance: int) -> int:
-        """Where the seek moves with word timestamps: past the window when it was consumed whole, else to the
-        end of its last word (when that lies inside the window)."""
-        if advance == window.frames:
+    def _word_advance(self, window: Window, tokens: Sequence[int], fitted: list[FittedSegment], advance: int) -> int:
+        """Where the seek moves with word timestamps: as without them when the tokens end with a single
+        timestamp, else to the end of the last word (of the last segment when none has words), when that lies
+        inside the window (Whisper's rule)."""
+        begin = self._tokenizer.special.timestamp_begin
+        if len(tokens) >= 2 and tokens[-2] < begin <= tokens[-1]:
             return advance
-        last_end = next((word.end for segment in reversed(fitted) for word in reversed(segment.words)), None)
+        words_end = (word.end for segment in reversed(fitted) for word in reversed(segment.words))
+        last_end = next(words_end, fitted[-1].end if fitted else None)
         if last_end is None or last_end <= window.offset:
             return advance
         return round(last_end * FRAMES_PER_SECOND) - window.seek

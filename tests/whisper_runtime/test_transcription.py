@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from whisper_runtime.model_files import ModelFiles
 from whisper_runtime.prompts import PromptRules
 from whisper_runtime.quality import compression_ratio
 from whisper_runtime.repository import DEFAULT_MODEL, Precision
+from whisper_runtime.segment_tokens import kept_text
 from whisper_runtime.tokenizer import WhisperTokenizer
 from whisper_runtime.transcription import (
     Segment,
@@ -207,3 +209,27 @@ def test_an_english_only_prompt_has_no_language_or_task(tokenizer: WhisperTokeni
     script = Script(tokenizer, [0, " Hello.", 1400])
     run(tokenizer, 20.0, script)
     assert script.seen[0].prompt == (tokenizer.special.start_of_transcript,)
+
+
+class TimedScript(Script):
+    """Scripted decodings with token times: the kept text tokens 0.3 s apart from 0.2 s into the window."""
+
+    def __call__(self, window: Window) -> DecodingResult:
+        result = super().__call__(window)
+        special = self.tokenizer.special
+        text = kept_text(result.tokens, special.timestamp_begin, special.end_of_text)
+        return replace(result, token_times=tuple(0.2 + 0.3 * k for k in range(len(text) + 1)) if text else ())
+
+
+def test_with_words_the_seek_moves_to_the_end_of_the_last_word(tokenizer: WhisperTokenizer) -> None:
+    script = TimedScript(
+        tokenizer,
+        [0, " Hello there.", 100, 100, " General Kenobi.", 250, 260, " You are a bold"],  # incomplete at the end
+        [0, " You are a bold one.", 150],
+    )
+    segments = run(tokenizer, 31.0, script, TranscriptionOptions(word_timestamps=True))
+    last_word_end = segments[1].words[-1].end  # " Kenobi." ends where "Kenobi" does: the mark only joins it
+    assert last_word_end < 5.0 and script.seen[1].seek == round(last_word_end * 100)  # not 500, the timestamp
+    assert [w.word for w in segments[0].words + segments[1].words] == [" Hello", " there.", " General", " Kenobi."]
+    assert segments[1].end == last_word_end and segments[2].start >= last_word_end
+    assert all(segment.words for segment in segments)
