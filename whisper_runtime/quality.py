@@ -9,6 +9,7 @@ retried, and the seek loop skips it.
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ def compression_ratio(text: str) -> float:
 
 def temperature_schedule(first: float) -> tuple[float, ...]:
     """The temperatures a window may be decoded at, in order: `first`, then up in steps of 0.2 to 1.0."""
-    steps = round((MAX_TEMPERATURE - first) / TEMPERATURE_STEP + 1e-9)
+    steps = math.floor((MAX_TEMPERATURE - first) / TEMPERATURE_STEP + 1e-9)
     return tuple(round(first + step * TEMPERATURE_STEP, 6) for step in range(max(0, steps) + 1))
 
 

@@ -2,10 +2,12 @@
 
 Every row is decoded at the first temperature of its schedule (`whisper_runtime.quality`); rows
 whose decoding needs a fallback are decoded again, together, at their next temperature, until
-each passes or its schedule ends (the last decoding is kept). Sampling draws from a generator
-seeded by the row's seed and the temperature, so a row's text depends on neither the batch nor
-the backend. Rows that ask for word timestamps then get the times of their kept segments' text
-tokens from the aligner. The Triton models and the in-process engine both decode through this.
+each passes or its schedule ends (the last decoding is kept). Above temperature 0 a row is
+sampled BEST_OF times and the likeliest candidate kept, as Whisper does; each candidate draws from
+a generator seeded by the row's seed, the temperature and the candidate's number, so a row's text
+depends on neither the batch nor the backend. Rows that ask for word timestamps then get the
+times of their kept segments' text tokens from the aligner. The Triton models and the in-process
+engine both decode through this.
 """
 
 from __future__ import annotations
@@ -37,11 +39,22 @@ class WindowRequest:
     frames: int = N_FRAMES
 
 
-def row_sampling(temperature: float, seed: int) -> RowSampling:
-    """Greedy at 0; else a generator seeded by (seed, temperature in thousandths)."""
+BEST_OF = 5  # candidates sampled per temperature above 0 (Whisper's and faster-whisper's default)
+
+
+def candidates(temperature: float, seed: int) -> list[RowSampling]:
+    """How one row is decoded at `temperature`: once greedily at 0; else BEST_OF times, each candidate with a
+    generator seeded by (seed, temperature in thousandths, candidate)."""
     if temperature == 0:
-        return GREEDY
-    return RowSampling(temperature, np.random.default_rng((seed, round(temperature * 1000))))
+        return [GREEDY]
+    thousandths = round(temperature * 1000)
+    return [RowSampling(temperature, np.random.default_rng((seed, thousandths, k))) for k in range(BEST_OF)]
+
+
+def likeliest(results: Sequence[DecodingResult]) -> DecodingResult:
+    """The candidate with the highest log-probability per generated token (Whisper's ranking without a length
+    penalty; the first of equals)."""
+    return max(results, key=lambda r: r.avg_logprob * (len(r.tokens) + 1) / max(1, len(r.tokens)))
 
 
 class WindowDecoder:
@@ -70,14 +83,18 @@ class WindowDecoder:
         results: list[DecodingResult] = [None] * len(requests)  # type: ignore[list-item]  # each row is decoded once at least
         pending, attempt = list(range(len(requests))), 0
         while pending:
+            sampling = {row: candidates(schedules[row][attempt], requests[row].seed) for row in pending}
+            rows = [row for row in pending for _ in sampling[row]]
             decoded = self._tokens.decode(
-                encoder_hidden_states[pending],
+                encoder_hidden_states[rows],
                 options,
-                [prompts[row] for row in pending],
-                [row_sampling(schedules[row][attempt], requests[row].seed) for row in pending],
+                [prompts[row] for row in rows],
+                [candidate for row in pending for candidate in sampling[row]],
             )
-            for row, result in zip(pending, decoded, strict=True):
-                results[row] = result
+            first = 0
+            for row in pending:
+                result = results[row] = likeliest(decoded[first : first + len(sampling[row])])
+                first += len(sampling[row])
                 if self.prompts.language(prompts[row]) is None:  # detected once, kept for the retries
                     prompts[row] = self.prompts.with_language(prompts[row], result.language)
             attempt += 1
