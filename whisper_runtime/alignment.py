@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import onnxruntime as ort
-from numpy.lib.stride_tricks import sliding_window_view
 
 from whisper_runtime.tokenizer import SpecialTokens
 
@@ -28,33 +27,44 @@ ENCODER_STEPS_PER_SECOND = 50
 
 
 def median_filter(weights: np.ndarray, width: int = MEDIAN_FILTER_WIDTH) -> np.ndarray:
-    """The median over a window of `width` along the last axis, edges reflected (unchanged when too short)."""
+    """The median over a window of `width` along the last axis, edges reflected (unchanged when too short).
+    The `width` shifted copies are sorted by an odd-even transposition network of element-wise minima and
+    maxima (a few dozen whole-array operations instead of a median per window)."""
     half = width // 2
     if weights.shape[-1] <= half:
         return weights
     padded = np.pad(weights, [(0, 0)] * (weights.ndim - 1) + [(half, half)], mode="reflect")
-    windows = sliding_window_view(padded, width, axis=-1)
-    return np.partition(windows, half, axis=-1)[..., half]
+    length = weights.shape[-1]
+    lanes = [padded[..., shift : shift + length] for shift in range(width)]
+    for round_ in range(width):
+        for lane in range(round_ % 2, width - 1, 2):
+            low, high = lanes[lane], lanes[lane + 1]
+            lanes[lane], lanes[lane + 1] = np.minimum(low, high), np.maximum(low, high)
+    return lanes[half]
 
 
 def dtw_path(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(row indices, column indices) of the cheapest path from the top-left to the bottom-right of `cost`
-    (rows, columns), moving right, down or diagonally; ties are broken as Whisper's implementation does.
-    Computed one anti-diagonal at a time, each in one vectorized step."""
+    (rows, columns), moving right, down or diagonally; each cell's move is chosen as Whisper's trace does
+    (diagonal or down only when strictly cheapest, else right).
+
+    One row at a time, vectorized: a cell's total is its cost plus the cheapest of the cell above, the one
+    diagonally above and the one to its left, so along a row total[j] = S[j] + min over k <= j of
+    (entry[k] - S[k - 1]), where S is the running sum of the row's costs and entry[k] the cheaper of the two
+    cells above column k."""
     rows, columns = cost.shape
     total = np.full((rows + 1, columns + 1), np.inf)
     total[0, 0] = 0.0
     trace = np.zeros((rows + 1, columns + 1), dtype=np.int8)
-    for diagonal in range(2, rows + columns + 1):
-        at_row = np.arange(max(1, diagonal - columns), min(rows, diagonal - 1) + 1)
-        at_column = diagonal - at_row
-        diagonal_step = total[at_row - 1, at_column - 1]
-        down, right = total[at_row - 1, at_column], total[at_row, at_column - 1]
-        move = np.where(
+    for i in range(1, rows + 1):
+        above = total[i - 1]
+        entry = np.minimum(above[:-1], above[1:])
+        running = np.cumsum(cost[i - 1])
+        total[i, 1:] = running + np.minimum.accumulate(entry - np.concatenate(([0.0], running[:-1])))
+        diagonal_step, down, right = above[:-1], above[1:], total[i, :-1]
+        trace[i, 1:] = np.where(
             (diagonal_step < down) & (diagonal_step < right), 0, np.where((down < diagonal_step) & (down < right), 1, 2)
         )
-        total[at_row, at_column] = cost[at_row - 1, at_column - 1] + np.choose(move, [diagonal_step, down, right])
-        trace[at_row, at_column] = move
     trace[0, :], trace[:, 0] = 2, 1
     path: list[tuple[int, int]] = []
     i, j = rows, columns
@@ -70,11 +80,11 @@ def token_times(attention: np.ndarray, start_length: int, frames: int) -> np.nda
     """The time in seconds of each text token and of the end of the last one, from the alignment heads'
     cross-attention (heads, tokens, encoder steps) over `[start sequence of start_length tokens,
     <|notimestamps|>, text, <|endoftext|>]` of a window holding `frames` mel frames of audio."""
-    weights = attention[:, :, : max(1, frames // FRAMES_PER_ENCODER_STEP)].astype(np.float64)
+    weights = attention[:, :, : max(1, frames // FRAMES_PER_ENCODER_STEP)].astype(np.float32)  # as Whisper does
     weights /= weights.sum(axis=-1, keepdims=True)  # the softmax over the frames that hold audio
     spread = weights.std(axis=-2, keepdims=True)
     weights = (weights - weights.mean(axis=-2, keepdims=True)) / np.where(spread > 0, spread, 1.0)
-    matrix = median_filter(weights).mean(axis=0)[start_length:-1]
+    matrix = median_filter(weights).mean(axis=0, dtype=np.float64)[start_length:-1]
     text_indices, time_indices = dtw_path(-matrix)
     jumps = np.diff(text_indices, prepend=-1).astype(bool)
     return time_indices[jumps] / ENCODER_STEPS_PER_SECOND

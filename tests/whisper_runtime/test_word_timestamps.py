@@ -34,11 +34,42 @@ def test_the_warping_path_follows_the_cheapest_cells_and_breaks_ties_as_whisper_
     assert list(zip(rows.tolist(), columns.tolist(), strict=True)) == [(0, 0), (1, 0), (1, 1), (1, 2)]
 
 
+def _cell_by_cell_path(cost: np.ndarray) -> list[tuple[int, int]]:
+    """The warping path by the plain recurrence, one cell at a time, ties as Whisper's trace breaks them."""
+    rows, columns = cost.shape
+    total = np.full((rows + 1, columns + 1), np.inf)
+    total[0, 0] = 0.0
+    moves = {}
+    for j in range(1, columns + 1):
+        for i in range(1, rows + 1):
+            diagonal, down, right = total[i - 1, j - 1], total[i - 1, j], total[i, j - 1]
+            move = 0 if diagonal < down and diagonal < right else 1 if down < diagonal and down < right else 2
+            total[i, j] = cost[i - 1, j - 1] + (diagonal, down, right)[move]
+            moves[i, j] = move
+    path, i, j = [], rows, columns
+    while i > 0 or j > 0:
+        path.append((i - 1, j - 1))
+        move = moves.get((i, j), 2 if i == 0 else 1)
+        i, j = (i - 1, j - 1) if move == 0 else (i - 1, j) if move == 1 else (i, j - 1)
+    return path[::-1]
+
+
+def test_the_vectorized_warping_path_equals_the_cell_by_cell_recurrence() -> None:
+    generator = np.random.default_rng(0)
+    for _ in range(50):
+        cost = generator.standard_normal((int(generator.integers(2, 20)), int(generator.integers(2, 80))))
+        rows, columns = dtw_path(cost)
+        assert list(zip(rows.tolist(), columns.tolist(), strict=True)) == _cell_by_cell_path(cost)
+
+
 def test_the_median_filter_takes_each_window_median_with_reflected_edges() -> None:
     values = np.array([[5.0, 1.0, 9.0, 2.0, 8.0, 3.0, 7.0]])
     padded = np.pad(values, [(0, 0), (1, 1)], mode="reflect")
     expected = [np.median(padded[0, i : i + 3]) for i in range(values.shape[1])]
     assert median_filter(values, width=3)[0].tolist() == expected
+    noise = np.random.default_rng(1).random((2, 5, 60))
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(noise, [(0, 0), (0, 0), (3, 3)], mode="reflect"), 7, -1)
+    assert np.array_equal(median_filter(noise), np.median(windows, axis=-1))
     assert median_filter(values[:, :1], width=7).tolist() == values[:, :1].tolist()  # too short: unchanged
 
 
