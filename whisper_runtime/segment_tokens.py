@@ -10,13 +10,17 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Cuts:
-    """`ends`: the index after each kept segment's last token; `whole_window`: the window's tokens are all
-    kept (they end with a single timestamp, or hold no timestamp pair), so the seek moves past the window;
-    `paired`: the tokens hold a timestamp pair (else they are one segment)."""
+    """`ends`: the index after each kept segment's last token; `paired`: the tokens hold a timestamp pair
+    (else they are one segment); `single_timestamp_ending`: they end with text then one timestamp."""
 
     ends: tuple[int, ...]
-    whole_window: bool
-    paired: bool = True
+    paired: bool
+    single_timestamp_ending: bool
+
+    @property
+    def whole_window(self) -> bool:
+        """Every token is kept, so the seek moves past the window."""
+        return self.single_timestamp_ending or not self.paired
 
 
 def cut(tokens: Sequence[int], timestamp_begin: int) -> Cuts:
@@ -25,11 +29,12 @@ def cut(tokens: Sequence[int], timestamp_begin: int) -> Cuts:
     again, whole, in the next window)."""
     is_timestamp = [token >= timestamp_begin for token in tokens]
     pair_ends = [i + 1 for i in range(len(tokens) - 1) if is_timestamp[i] and is_timestamp[i + 1]]
+    single_ending = is_timestamp[-2:] == [False, True]
     if not pair_ends:
-        return Cuts((len(tokens),), whole_window=True, paired=False)
-    if is_timestamp[-2:] == [False, True]:
-        return Cuts((*pair_ends, len(tokens)), whole_window=True)
-    return Cuts(tuple(pair_ends), whole_window=False)
+        return Cuts((len(tokens),), paired=False, single_timestamp_ending=single_ending)
+    if single_ending:
+        return Cuts((*pair_ends, len(tokens)), paired=True, single_timestamp_ending=True)
+    return Cuts(tuple(pair_ends), paired=True, single_timestamp_ending=False)
 
 
 def kept_text(tokens: Sequence[int], timestamp_begin: int, end_of_text: int) -> list[int]:

@@ -22,7 +22,7 @@ from whisper_runtime.decoding import DecodingResult
 from whisper_runtime.languages import Task
 from whisper_runtime.prompts import Prompt, PromptRules
 from whisper_runtime.quality import QUALITY, compression_ratio
-from whisper_runtime.segment_tokens import cut, kept_text
+from whisper_runtime.segment_tokens import Cuts, cut
 from whisper_runtime.tokenizer import WhisperTokenizer
 from whisper_runtime.window_decoder import WindowRequest
 from whisper_runtime.words import FittedSegment, fit_words, word_timings
@@ -173,7 +173,9 @@ class Transcription:
             self._seek += window.frames
             self._prompt_since = len(self._history)
             return []
-        pieces, advance = self._cut(window, list(result.tokens))
+        tokens = list(result.tokens)
+        cuts = cut(tokens, self._tokenizer.special.timestamp_begin)
+        pieces, advance = self._cut(window, tokens, cuts)
         fitted = self._fit_words(window, result, pieces) if result.token_times else None
         window_compression = compression_ratio(result.text)
         new: list[Segment] = []
@@ -201,7 +203,7 @@ class Transcription:
             self.segments.append(segment)
             self._history += tokens
             new.append(segment)
-        self._seek += self._word_advance(window, result.tokens, fitted, advance) if fitted else advance
+        self._seek += self._word_advance(window, cuts, fitted, advance) if fitted else advance
         if (
             not self._options.condition_on_previous_text
             or QUALITY.is_repetitive(result.text)
@@ -214,12 +216,12 @@ class Transcription:
         self, window: Window, result: DecodingResult, pieces: list[tuple[float, float, list[int]]]
     ) -> list[FittedSegment]:
         """The window's segments with their words (times in the recording)."""
-        special = self._tokenizer.special
-        text = kept_text(result.tokens, special.timestamp_begin, special.end_of_text)
+        end_of_text = self._tokenizer.special.end_of_text
+        texts = [[token for token in tokens if token < end_of_text] for _, _, tokens in pieces]
+        text = [token for piece in texts for token in piece]  # the kept text the aligner timed
         timings, median = word_timings(self._tokenizer, text, result.token_times, result.language)
-        text_counts = [sum(token < special.end_of_text for token in tokens) for _, _, tokens in pieces]
         fitted, self._last_speech = fit_words(
-            [(start, end, count) for (start, end, _), count in zip(pieces, text_counts, strict=True)],
+            [(start, end, len(piece)) for (start, end, _), piece in zip(pieces, texts, strict=True)],
             timings,
             median,
             window.offset,
@@ -227,12 +229,11 @@ class Transcription:
         )
         return fitted
 
-    def _word_advance(self, window: Window, tokens: Sequence[int], fitted: list[FittedSegment], advance: int) -> int:
+    def _word_advance(self, window: Window, cuts: Cuts, fitted: list[FittedSegment], advance: int) -> int:
         """Where the seek moves with word timestamps: as without them when the tokens end with a single
         timestamp, else to the end of the last word (of the last segment when none has words), when that lies
         inside the window (Whisper's rule)."""
-        begin = self._tokenizer.special.timestamp_begin
-        if len(tokens) >= 2 and tokens[-2] < begin <= tokens[-1]:
+        if cuts.single_timestamp_ending:
             return advance
         words_end = (word.end for segment in reversed(fitted) for word in reversed(segment.words))
         last_end = next(words_end, fitted[-1].end if fitted else None)
@@ -240,10 +241,9 @@ class Transcription:
             return advance
         return round(last_end * FRAMES_PER_SECOND) - window.seek
 
-    def _cut(self, window: Window, tokens: list[int]) -> tuple[list[tuple[float, float, list[int]]], int]:
+    def _cut(self, window: Window, tokens: list[int], cuts: Cuts) -> tuple[list[tuple[float, float, list[int]]], int]:
         """(start, end, tokens) of each segment in a window's tokens, and how many frames to seek on."""
         begin = self._tokenizer.special.timestamp_begin
-        cuts = cut(tokens, begin)
         if not cuts.paired:  # one segment for the whole window (no timestamps, or only a final one)
             timestamps = [token for token in tokens if token >= begin]
             seconds = window.frames / FRAMES_PER_SECOND
