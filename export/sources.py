@@ -14,7 +14,7 @@ from typing import Literal
 
 from export.ct2_to_hf import CT2_METADATA_FILES, CT2_REQUIRED_FILES, CT2_WEIGHTS_FILE, validate_ct2_dir
 from export.errors import InvalidSourceError
-from whisper_runtime.repository import DEFAULT_MODEL
+from whisper_runtime.repository import DEFAULT_MODEL, feed_file
 
 SourceKind = Literal["ct2", "hf"]
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -78,9 +78,7 @@ class Source:
         digest = hashlib.sha256()
         for file in self.files:
             digest.update(file.name.encode())
-            with file.open("rb") as handle:
-                while chunk := handle.read(1 << 20):
-                    digest.update(chunk)
+            feed_file(digest, file)
         return digest.hexdigest()
 
     def materialize(self, workdir: Path | None = None) -> Path:

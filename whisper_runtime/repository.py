@@ -13,9 +13,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from whisper_runtime.model_spec import MODEL_SPEC_FILE
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 Precision = Literal["fp32", "int8"]
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
@@ -126,11 +129,16 @@ def vad_model(root: Path) -> Path:
     return root / VAD_DIR / VAD_FILE
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def feed_file(digest: _Hash, path: Path) -> None:
+    """Add the bytes of the file at `path` to `digest`, a megabyte at a time."""
     with path.open("rb") as handle:
         while block := handle.read(1 << 20):
             digest.update(block)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    feed_file(digest, path)
     return digest.hexdigest()
 
 
