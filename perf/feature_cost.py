@@ -14,13 +14,11 @@ A case is a `Case(name, recordings, fields_a, fields_b)`; add one to CASES.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import statistics
 import sys
 import time
-import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -31,6 +29,7 @@ import numpy as np
 import requests
 
 from devstack.stack import local_stack
+from fuzzing.synthesis import s16, wav
 from perf.accuracy import word_error_rate
 from perf.datasets import Clip, load_dataset
 from perf.provenance import provenance
@@ -68,17 +67,6 @@ class Case:
     fields_b: Fields  # without it
 
 
-def wav_bytes(pcm: np.ndarray) -> bytes:
-    """16 kHz mono float32 `pcm` as a 16-bit PCM WAV file."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as output:
-        output.setnchannels(1)
-        output.setsampwidth(2)
-        output.setframerate(SAMPLE_RATE)
-        output.writeframes((np.clip(pcm, -1.0, 1.0) * 32767).astype("<i2").tobytes())
-    return buffer.getvalue()
-
-
 def non_speech(seconds: float, rng: np.random.Generator) -> np.ndarray:
     """`seconds` without speech: digital silence, then low white noise."""
     samples = round(seconds * SAMPLE_RATE)
@@ -102,7 +90,7 @@ def padded_recording(clips: Sequence[Clip], gap_s: float = GAP_S, seed: int = NO
     pcm = np.concatenate(parts)
     name = f"{'+'.join(clip.id for clip in clips)} each after {gap_s:g} s of silence and noise"
     reference = " ".join(clip.reference for clip in clips)
-    return Recording(name, wav_bytes(pcm), reference, pcm.size / SAMPLE_RATE, tuple(speech))
+    return Recording(name, wav(s16(pcm)), reference, pcm.size / SAMPLE_RATE, tuple(speech))
 
 
 @cache
