@@ -10,7 +10,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 EXTRAS := serve,export,dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps export serve test rehearse lint typecheck security pytest bench bench-models bench-features report bench-gate bench-gate-baseline load soak perf-analyzer fuzz connections clean
+.PHONY: help deps export serve test rollout rollback rehearse lint typecheck security kubernetes pytest bench bench-models bench-features report bench-gate bench-gate-baseline load soak perf-analyzer fuzz connections clean
 
 help:
 	@echo "make serve   set up, export the models if needed, start Triton and the gateway on 127.0.0.1"
@@ -26,8 +26,9 @@ $(DEPS_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
-# Debian packages the tests need: Prometheus with promtool, Alertmanager's amtool. Installed only when missing.
-APT_PACKAGES := prometheus prometheus-alertmanager
+# Debian packages the tests need: Prometheus with promtool, Alertmanager's amtool, and kubectl (renders the
+# Kubernetes manifests) unless one is on PATH already. Installed only when missing.
+APT_PACKAGES := prometheus prometheus-alertmanager $(if $(shell command -v kubectl),,kubernetes-client)
 
 $(RUN)/apt-installed: Makefile
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -79,6 +80,32 @@ security: deps $(SEMGREP)
 	$(VENV)/bin/bandit -q -c pyproject.toml -r $(PACKAGES)
 	SEMGREP_ENABLE_VERSION_CHECK=0 $(SEMGREP) scan --config .semgrep/rules.yml --metrics=off \
 	  --disable-version-check --error --quiet $(PACKAGES)
+
+# The Kubernetes manifests (deploy/kubernetes): each overlay rendered, every object validated strictly against the
+# schemas of Kubernetes $(KUBERNETES_VERSION) (bundled in kubernetes-validate) and scanned by checkov, offline
+# (justified skips are annotations on the objects); tests/test_kubernetes.py checks them against the code. checkov
+# gets a venv of its own, as semgrep does: its pins clash with ours.
+KUBERNETES_VERSION := 1.37.0
+KUBERNETES_OVERLAYS := cpu gpu
+KUBERNETES_RENDERED := $(RUN)/kubernetes
+CHECKOV := $(RUN)/tools/checkov/bin/checkov
+CHECKOV_VERSION := 3.3.30
+
+$(CHECKOV):
+	$(PYTHON) -m venv $(RUN)/tools/checkov
+	$(RUN)/tools/checkov/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+
+$(KUBERNETES_RENDERED)/checked: $(shell find deploy/kubernetes -type f) Makefile $(DEPS_STAMP) $(RUN)/apt-installed | $(CHECKOV)
+	mkdir -p $(KUBERNETES_RENDERED)
+	for overlay in $(KUBERNETES_OVERLAYS); do \
+	  kubectl kustomize deploy/kubernetes/overlays/$$overlay > $(KUBERNETES_RENDERED)/$$overlay.yaml || exit 1; \
+	done
+	$(VENV)/bin/kubernetes-validate --strict --quiet -k $(KUBERNETES_VERSION) $(KUBERNETES_OVERLAYS:%=$(KUBERNETES_RENDERED)/%.yaml)
+	$(CHECKOV) --framework kubernetes --quiet --compact --skip-download \
+	  $(KUBERNETES_OVERLAYS:%=-f $(KUBERNETES_RENDERED)/%.yaml)
+	touch $@
+
+kubernetes: deps $(KUBERNETES_RENDERED)/checked
 
 # Every test, with coverage of gateway/, batch_client/, devstack/, export/ and whisper_runtime/ (subprocesses included; settings
 # in pyproject.toml), failing below 95%.
@@ -161,7 +188,20 @@ fuzz: export
 	$(PY) -m fuzzing.decode_target -max_total_time=$(FUZZ_DECODE_SECONDS) || status=1; \
 	exit $$status
 
-test: lint typecheck security pytest bench-gate
+test: lint typecheck security kubernetes pytest bench-gate
+
+# Zero-downtime model rollout on the local Triton (`make serve`; docs/operations.md): stage version N+1 of MODEL
+# in PRECISION from the export and switch to it, watching the local gateway switch; rollback returns to the
+# version below (or VERSION) and deletes the newer ones.
+MODEL ?= whisper-tiny.en
+PRECISION ?= fp32
+ROLLOUT_ARGS = --model $(MODEL) --gateway http://127.0.0.1:8080 --api-key "$$(cat $(DEV_KEY))"
+
+rollout: deps
+	$(PY) -m triton_server.rollout rollout --precision $(PRECISION) $(ROLLOUT_ARGS)
+
+rollback: deps
+	$(PY) -m triton_server.rollout rollback $(if $(VERSION),--version $(VERSION)) $(ROLLOUT_ARGS)
 
 # CI rehearsed on a slower host: a clean clone of HEAD runs .ci/run with one core kept busy (RUNS times in a row).
 RUNS ?= 2

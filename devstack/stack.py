@@ -10,7 +10,7 @@ from pathlib import Path
 
 from devstack.gateway_process import GatewayProcess, gateway_environment
 from triton_server.launcher import Profile, TritonServer, triton_on_free_ports
-from whisper_runtime.repository import Precision
+from whisper_runtime.repository import DEFAULT_REPOSITORY, Precision
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,20 @@ def local_stack(
     gateway_env: dict[str, str] | None = None,
     profile: Profile | None = None,
     models: tuple[str, ...] | None = None,
+    repository: Path = DEFAULT_REPOSITORY,
 ) -> Iterator[Stack]:
-    """Start Triton serving `models` (None: every exported one) in `profile` (None: the default), then the
-    gateway in front of it serving the same models (configured further by `gateway_env`); stop both on exit."""
+    """Start Triton serving `models` (None: every exported one) of `repository` in `profile` (None: the
+    default), then the gateway in front of it serving the same models from the same repository (configured
+    further by `gateway_env`); stop both on exit."""
     workdir.mkdir(parents=True, exist_ok=True)
     api_key = secrets.token_urlsafe(16)
     with ExitStack() as stack:
-        triton = stack.enter_context(triton_on_free_ports(workdir, precision, profile=profile, models=models))
-        env = gateway_environment(triton.settings, api_key, **(gateway_env or {}))
+        triton = stack.enter_context(
+            triton_on_free_ports(workdir, precision, repository=repository, profile=profile, models=models)
+        )
+        env = gateway_environment(
+            triton.settings, api_key, DATTAVANI_MODEL_REPOSITORY=str(repository), **(gateway_env or {})
+        )
         gateway = GatewayProcess(env, workdir / "gateway.log").start()
         stack.callback(gateway.stop)
         yield Stack(triton=triton, gateway=gateway, api_key=api_key)

@@ -9,7 +9,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 # Bump when the export's output changes for the same source, so existing exports are redone.
-EXPORT_FORMAT_VERSION = 3  # 2: the encoder's self-attention fused into MultiHeadAttention; 3: the aligner
+# 2: the encoder's self-attention fused into MultiHeadAttention; 3: the aligner; 4: the files' sha256 digests
+EXPORT_FORMAT_VERSION = 4
 RECORDED_LIBRARIES = ("optimum-onnx", "optimum", "transformers", "torch", "onnx", "onnxruntime")
 
 
@@ -31,6 +32,7 @@ class Manifest:
     source_sha256: str
     precisions: list[str]
     files: dict[str, int]  # path relative to the repository -> size in bytes
+    sha256: dict[str, str]  # path relative to the repository -> digest, checked before a file is loaded
     exporter: str
     libraries: dict[str, str]
     exported_at: str

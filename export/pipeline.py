@@ -22,7 +22,7 @@ from export.quantize import quantize_int8
 from export.sources import Source
 from export.spec import spec_from_checkpoint
 from triton_models.definitions import definition_files
-from whisper_runtime.repository import ALIGNER_FILE, ENCODER_FILE, ModelLayout, Precision
+from whisper_runtime.repository import ALIGNER_FILE, ENCODER_FILE, ModelLayout, Precision, file_sha256
 
 Progress = Callable[[str], None]
 
@@ -87,6 +87,7 @@ def export_to_repository(
                 source_sha256=checksum,
                 precisions=list(precisions),
                 files={str(path.relative_to(repository)): path.stat().st_size for path in written},
+                sha256={str(path.relative_to(repository)): file_sha256(path) for path in written},
                 export_seconds=round(time.perf_counter() - started, 1),
             )
             manifest.save(layout.manifest)

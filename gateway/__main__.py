@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     with ExitStack() as stack:
         if args.start_triton:
-            host, _, grpc_port = config.triton_url.rpartition(":")
+            host, _, grpc_port = config.triton_url[0].rpartition(":")  # the first Triton is the one started
             settings = with_ports(
                 TritonSettings(
                     repository=config.model_repository,

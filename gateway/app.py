@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,13 +25,16 @@ from gateway.app_keys import (
     OPENAPI,
     SPEECH,
     TRACER,
+    TRITON_WATCH,
 )
 from gateway.auth import ApiKeyStore
 from gateway.backends import TranscriptionBackend
 from gateway.backends.chain import BackendChain
+from gateway.backends.endpoints import EndpointDirectory
 from gateway.backends.fallback import FallbackBackend
-from gateway.backends.resilience import ResilientBackend, RetryPolicy, new_breaker
-from gateway.backends.triton import TritonBackend
+from gateway.backends.pool import EndpointPool
+from gateway.backends.resilience import RetryPolicy
+from gateway.backends.watch import TritonWatch
 from gateway.chunking import SpeechChunker
 from gateway.config import ConfigError, GatewayConfig
 from gateway.errors import BackendError
@@ -60,16 +65,18 @@ def load_openapi() -> dict[str, Any]:
     return spec
 
 
-def build_backends(config: GatewayConfig, model: ServedModel) -> list[TranscriptionBackend]:
-    """The chain named by `config.backends` for one model, in order: Triton behind the model's own breaker
-    (a model that fails does not open the others' breakers), the model's CPU fallback."""
+def build_backends(config: GatewayConfig, model: ServedModel, metrics: GatewayMetrics) -> list[TranscriptionBackend]:
+    """The chain named by `config.backends` for one model, in order: the pool of Triton endpoints (members
+    added by the watch), the model's CPU fallback."""
     backends: list[TranscriptionBackend] = []
     for name in config.backends:
         if name == "triton":
-            breaker = new_breaker(config.breaker_fail_max, config.breaker_recovery_s, name=f"triton:{model.name}")
             retry = RetryPolicy(config.retry_max_tries, config.retry_base_delay_s, config.retry_max_delay_s)
-            triton = TritonBackend(config.triton_url, model.name, config.triton_timeout_s)
-            backends.append(ResilientBackend(triton, breaker, retry))
+
+            def count_attempt(endpoint: str, model: str, outcome: str) -> None:
+                metrics.endpoint_requests.labels(endpoint, model, outcome).inc()
+
+            backends.append(EndpointPool(model.name, retry, config.canary_interval_s, count_attempt))
         else:
             options = EngineOptions(
                 precision=parse_precision(config.fallback_precision),
@@ -84,11 +91,14 @@ def create_app(config: GatewayConfig, backends: dict[str, list[TranscriptionBack
     for every configured model."""
     store = ApiKeyStore.from_config(config)
     models = ModelCatalog.load(config)
-    metrics = GatewayMetrics(config.triton_metrics_url)
+    metrics = GatewayMetrics()
     metrics.model.info(
         {"default": config.default, "models": ",".join(config.models), "aliases": ",".join(config.model_aliases)}
     )
-    public_paths = frozenset({"/health/live"} | (set() if config.metrics_require_key else {"/metrics"}))
+    # Probes need no key: liveness, and readiness as a bare status word (the full report needs one).
+    public_paths = frozenset(
+        {"/health/live", "/health/ready/minimal"} | (set() if config.metrics_require_key else {"/metrics"})
+    )
     tracer = tracer_for(config.otlp_endpoint)
     app = web.Application(
         middlewares=[
@@ -119,7 +129,7 @@ def create_app(config: GatewayConfig, backends: dict[str, list[TranscriptionBack
         chains = {
             name: BackendChain(
                 name,
-                backends[name] if backends is not None else build_backends(config, model),
+                backends[name] if backends is not None else build_backends(config, model, metrics),
                 tracer=tracer,
                 on_failure=count_failure,
             )
@@ -131,6 +141,13 @@ def create_app(config: GatewayConfig, backends: dict[str, list[TranscriptionBack
                 if isinstance(backend, FallbackBackend) and backend.load_seconds is not None:
                     metrics.model_load.labels(name, backend.name).set(backend.load_seconds)
         app[CHAINS] = chains
+        directory = EndpointDirectory(
+            config.triton_url, config.triton_discovery, config.triton_dns_refresh_s, config.triton_metrics_url
+        )
+        pools = [b for chain in chains.values() for b in chain.backends if isinstance(b, EndpointPool)]
+        watch = app[TRITON_WATCH] = TritonWatch(directory, config, pools)
+        await watch.round()  # endpoints checked before the first request
+        watching = asyncio.create_task(watch.run())
 
         async def health() -> ModelsHealth:
             return {name: await chain.health() for name, chain in chains.items()}
@@ -141,10 +158,14 @@ def create_app(config: GatewayConfig, backends: dict[str, list[TranscriptionBack
             DecodeLimits(max_seconds=config.max_audio_seconds, timeout_s=config.decode_timeout_s), config.decode_workers
         )
         yield
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
         app[DECODER].close()
         app[SPEECH].close()
         for chain in chains.values():
             await chain.close()
+        await directory.close()
         await app[HTTP_SESSION].close()
 
     app.cleanup_ctx.append(resources)

@@ -10,6 +10,7 @@ from opentelemetry.trace import Tracer
 
 from gateway.admission import Admission
 from gateway.backends.chain import BackendChain
+from gateway.backends.watch import TritonWatch
 from gateway.chunking import SpeechChunker
 from gateway.config import GatewayConfig
 from gateway.health import CachedHealth
@@ -27,4 +28,5 @@ OPENAPI = web.AppKey("openapi", dict[str, Any])
 METRICS = web.AppKey("metrics", GatewayMetrics)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 TRACER = web.AppKey("tracer", Tracer)
+TRITON_WATCH = web.AppKey("triton_watch", TritonWatch)  # the Triton endpoints and each model's pool of them
 SPEECH = web.AppKey("speech", SpeechChunker)  # voice activity detection for chunking_strategy

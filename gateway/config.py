@@ -13,7 +13,7 @@ import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from whisper_runtime.repository import DEFAULT_MODEL, DEFAULT_PRECISION, DEFAULT_REPOSITORY, parse_precision
 
@@ -23,6 +23,8 @@ T = TypeVar("T")
 
 
 BACKEND_NAMES = ("triton", "fallback")
+Discovery = Literal["static", "dns"]
+DISCOVERY_MODES: tuple[Discovery, ...] = get_args(Discovery)
 RANGE = "range"  # the metadata key of a field's range check
 
 
@@ -58,10 +60,17 @@ class GatewayConfig:
     port: int = positive(8080)
     # Connections the kernel queues before the gateway accepts them (bursts of new clients).
     listen_backlog: int = positive(1024)
-    # Triton (gRPC): it serves each Whisper model under the model's own name.
-    triton_url: str = "127.0.0.1:8001"
+    # Triton (gRPC host:port, one or more): each serves every Whisper model under the model's own name, and
+    # each window goes to the healthy one with the fewest requests in flight. With discovery "dns" each
+    # entry's name is resolved every `triton_dns_refresh_s` and every address it gives is an endpoint (a
+    # Kubernetes headless Service gives one per ready pod).
+    triton_url: tuple[str, ...] = ("127.0.0.1:8001",)
+    triton_discovery: Discovery = "static"
+    triton_dns_refresh_s: float = positive(10.0)
     triton_timeout_s: float = positive(30.0)
-    triton_metrics_url: str = "http://127.0.0.1:8002/metrics"
+    # Triton's metrics, merged into /metrics: one URL per entry of triton_url, or one URL where `{host}`
+    # stands for each endpoint's host (e.g. http://{host}:8002/metrics); empty: not merged.
+    triton_metrics_url: tuple[str, ...] = ("http://127.0.0.1:8002/metrics",)
     # Tracing: OTLP/HTTP endpoint (e.g. http://jaeger:4318); tracing is off when unset.
     otlp_endpoint: str | None = None
     # /metrics needs a key like every route but liveness; false opens it (e.g. behind a private network).
@@ -126,10 +135,32 @@ class GatewayConfig:
         names = [*self.models, *self.model_aliases]
         if len(set(names)) != len(names):
             raise ConfigError(f"models and model_aliases must name each model once, not {names}")
-        for name in ("otlp_endpoint", "triton_metrics_url"):
-            url = getattr(self, name)
+        for name, url in [
+            ("otlp_endpoint", self.otlp_endpoint),
+            *(("triton_metrics_url", u) for u in self.triton_metrics_url),
+        ]:
             if url and not url.startswith(("http://", "https://")):
                 raise ConfigError(f"{name} must be an http(s) URL, not {url!r}")
+        self._check_triton_endpoints()
+
+    def _check_triton_endpoints(self) -> None:
+        if self.triton_discovery not in DISCOVERY_MODES:
+            raise ConfigError(
+                f"triton_discovery must be one of {', '.join(DISCOVERY_MODES)}, not {self.triton_discovery!r}"
+            )
+        if "triton" in self.backends and not self.triton_url:
+            raise ConfigError("triton_url must name at least one Triton (host:port)")
+        for url in self.triton_url:
+            host, sep, port = url.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ConfigError(f"triton_url entries must be host:port, not {url!r}")
+        templated = len(self.triton_metrics_url) == 1 and "{host}" in self.triton_metrics_url[0]
+        paired = len(self.triton_metrics_url) == len(self.triton_url) and self.triton_discovery == "static"
+        if self.triton_metrics_url and not (templated or paired):
+            raise ConfigError(
+                "triton_metrics_url must give one URL per triton_url entry, or one URL with {host} in it "
+                f"(needed with several endpoints or DNS discovery), not {self.triton_metrics_url}"
+            )
 
     @property
     def default(self) -> str:
@@ -143,6 +174,8 @@ def _convert(name: str, kind: Any, raw: Any) -> Any:
         if raw in (None, ""):
             return None
         (kind,) = [arg for arg in get_args(kind) if arg is not type(None)]
+    if get_origin(kind) is Literal:
+        return str(raw)  # checked against the allowed values by GatewayConfig
     try:
         if kind is bool:
             if isinstance(raw, bool):

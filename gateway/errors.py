@@ -131,6 +131,13 @@ class BackendUnavailableError(BackendError):
     """The backend cannot be reached, or failed the work for reasons of its own."""
 
 
+class VersionMovedError(BackendUnavailableError):
+    """The model version asked for is no longer ready (a rollout unloaded it): the endpoint is asked again at
+    once, and its breaker does not count it."""
+
+    code = "model_version_moved"
+
+
 class BackendTimeoutError(BackendError):
     status = 504
     code = "backend_timeout"

@@ -50,8 +50,11 @@ def system_health(path: Path, min_free_disk_mb: int, min_available_memory_mb: in
     }
 
 
-def _report(health: ComponentHealth) -> dict[str, str]:
-    return {"status": health.status, "message": health.message}
+def _report(health: ComponentHealth) -> dict[str, Any]:
+    report: dict[str, Any] = {"status": health.status, "message": health.message}
+    if health.parts is not None:
+        report["endpoints"] = health.parts
+    return report
 
 
 def readiness(

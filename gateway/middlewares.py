@@ -33,6 +33,7 @@ MODEL = web.RequestKey("model", str)  # the served model a request named, once i
 LANGUAGE = web.RequestKey("language", str)  # its spoken language (given, or detected), once known
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SERVED_BY_HEADER = "X-Served-By"
+MODEL_VERSION_HEADER = "X-Model-Version"  # the model versions that served: "triton/2", "triton/1,triton/2"
 LANGUAGE_HEADER = "X-Spoken-Language"  # the code of the language the audio was decoded as
 
 log = logging.getLogger("gateway")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
+from aiobreaker import CircuitBreakerState
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -21,13 +23,14 @@ from gateway.app_keys import (
     OPENAPI,
     SPEECH,
     TRACER,
+    TRITON_WATCH,
 )
-from gateway.backends.resilience import ResilientBackend
+from gateway.backends.watch import TritonWatch
 from gateway.chunking import in_recording_time
 from gateway.formats import SEGMENT_FORMATS, Transcript, render
 from gateway.health import readiness, system_health
 from gateway.intake import read_form
-from gateway.middlewares import LANGUAGE, LANGUAGE_HEADER, MODEL, REQUEST_ID, SERVED_BY_HEADER
+from gateway.middlewares import LANGUAGE, LANGUAGE_HEADER, MODEL, MODEL_VERSION_HEADER, REQUEST_ID, SERVED_BY_HEADER
 from gateway.observability.metrics import GatewayMetrics
 from gateway.params import parse_params
 from gateway.streaming import stream_segments
@@ -84,7 +87,11 @@ async def _transcribe(request: web.Request, task: Task) -> web.StreamResponse:
             """The headers of the answer, once the first window has been decoded."""
             language = windows.language or params.language or model.languages[0]
             request[LANGUAGE] = language
-            return {SERVED_BY_HEADER: windows.served_by, LANGUAGE_HEADER: language}
+            return {
+                SERVED_BY_HEADER: windows.served_by,
+                MODEL_VERSION_HEADER: windows.model_versions,
+                LANGUAGE_HEADER: language,
+            }
 
         def transcript() -> AsyncIterator[Segment]:
             """The segments, in the recording's times (with chunking, decoded from its speech alone)."""
@@ -152,26 +159,52 @@ async def live(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def ready(request: web.Request) -> web.Response:
+async def _readiness(request: web.Request) -> tuple[int, dict[str, Any]]:
     config = request.app[CONFIG]
     system = system_health(config.model_repository, config.min_free_disk_mb, config.min_available_memory_mb)
-    status, body = readiness(await request.app[HEALTH].get(), system, request.app[ADMISSION])
+    return readiness(await request.app[HEALTH].get(), system, request.app[ADMISSION])
+
+
+async def ready(request: web.Request) -> web.Response:
+    status, body = await _readiness(request)
     return web.json_response(body, status=status)
+
+
+async def ready_minimal(request: web.Request) -> web.Response:
+    """Readiness without a key, for probes: the status word alone (no models, endpoints or messages)."""
+    status, body = await _readiness(request)
+    return web.json_response({"status": body["status"]}, status=status)
 
 
 async def metrics(request: web.Request) -> web.Response:
     """The gateway's metrics and Triton's, in Prometheus' text format; never fails because Triton is down."""
     metrics = request.app[METRICS]
-    metrics.triton_up.set(1 if await metrics.triton.refresh(request.app[HTTP_SESSION]) else 0)
+    watch = request.app[TRITON_WATCH]
+    endpoints = watch.directory.endpoints
+    urls = {address: endpoint.metrics_url for address, endpoint in endpoints.items() if endpoint.metrics_url}
+    await metrics.refresh_triton(urls, request.app[HTTP_SESSION])
     admission = request.app[ADMISSION]
     metrics.running.set(admission.active)
     metrics.queued.set(admission.queued)
     metrics.queue_capacity.set(admission.max_queued)
-    for model, chain in request.app[CHAINS].items():
-        for backend in chain.backends:
-            if isinstance(backend, ResilientBackend):
-                metrics.breaker_open.labels(backend.name, model).set(1 if backend.breaker_open else 0)
+    record_endpoints(metrics, watch)
     return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def record_endpoints(metrics: GatewayMetrics, watch: TritonWatch) -> None:
+    """Each Triton endpoint's gauges as the watch last saw them (series of vanished endpoints removed)."""
+    for gauge in (metrics.breaker_open, metrics.endpoint_up, metrics.model_version, metrics.versions_refused):
+        gauge.clear()
+    metrics.endpoint_in_flight.clear()
+    for address, endpoint in watch.directory.endpoints.items():
+        metrics.endpoint_in_flight.labels(address).set(endpoint.in_flight)
+    for pool in watch.pools:
+        for address, member in pool.members.items():
+            broken = member.breaker.current_state != CircuitBreakerState.CLOSED
+            metrics.breaker_open.labels(pool.name, pool.model, address).set(1 if broken else 0)
+            metrics.endpoint_up.labels(address, pool.model).set(1 if member.admitted else 0)
+            metrics.model_version.labels(address, pool.model).set(int(member.backend.version or 0))
+            metrics.versions_refused.labels(address, pool.model).set(len(member.backend.refused_versions))
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -184,5 +217,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/models", models)
     app.router.add_get("/health/live", live)
     app.router.add_get("/health/ready", ready)
+    app.router.add_get("/health/ready/minimal", ready_minimal)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/metrics", metrics)

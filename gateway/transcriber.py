@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gateway.backends import Deadline
+from gateway.backends import Deadline, Served
 from gateway.backends.chain import BackendChain
 from whisper_runtime.tokenizer import WhisperTokenizer
 from whisper_runtime.transcription import FRAMES_PER_SECOND, Segment, Transcription, TranscriptionOptions
@@ -20,17 +20,24 @@ class WindowLog:
     spoken language (given, or detected in the first window)."""
 
     seconds_by_backend: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, None] = field(default_factory=dict)  # "backend/version", in order of first use
     windows: int = 0
     language: str | None = None
 
-    def record(self, backend: str, seconds: float) -> None:
+    def record(self, served: Served, seconds: float) -> None:
         self.windows += 1
-        self.seconds_by_backend[backend] = self.seconds_by_backend.get(backend, 0.0) + seconds
+        self.seconds_by_backend[served.backend] = self.seconds_by_backend.get(served.backend, 0.0) + seconds
+        self.versions[f"{served.backend}/{served.version}"] = None
 
     @property
     def served_by(self) -> str:
         """The backends that served, in order of first use (e.g. "triton", "triton,fallback")."""
         return ",".join(self.seconds_by_backend) or "none"
+
+    @property
+    def model_versions(self) -> str:
+        """The model versions that served, e.g. "triton/2", or "triton/1,triton/2" across a rollout."""
+        return ",".join(self.versions) or "none"
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ class TranscriptionJob:
                 window.pcm, window.request, self.request_id, Deadline.after(self.window_timeout_s)
             )
             new_segments = transcription.accept(window, served.result)
-            log.record(served.backend, (transcription.seek - window.seek) / FRAMES_PER_SECOND)
+            log.record(served, (transcription.seek - window.seek) / FRAMES_PER_SECOND)
             log.language = transcription.language
             for segment in new_segments:
                 yield segment

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from whisper_runtime.engine import EngineOptions
 from whisper_runtime.model_files import ModelFiles
-from whisper_runtime.repository import DEFAULT_PRECISION, parse_precision
+from whisper_runtime.repository import DEFAULT_PRECISION, ModelLayout, parse_precision, version_precision
 from whisper_runtime.sessions import SessionOptions
 
 # The launcher sets these for the server process; they win over config.pbtxt parameters.
@@ -23,10 +23,11 @@ WHISPER_MODEL_PARAMETER = "whisper_model"  # the exported Whisper model a Triton
 class ModelSettings:
     repository: Path
     whisper_model: str
+    version: str  # the Triton version directory this instance serves
     engine: EngineOptions
 
     def model_files(self) -> ModelFiles:
-        return ModelFiles.load(self.repository, self.whisper_model)
+        return ModelFiles.load(self.repository, self.whisper_model, self.version)
 
 
 def _parameters(model_config: Mapping) -> dict[str, str]:
@@ -34,13 +35,22 @@ def _parameters(model_config: Mapping) -> dict[str, str]:
 
 
 def read_model_settings(args: Mapping[str, str], environ: Mapping[str, str] = os.environ) -> ModelSettings:
-    """Settings from the `args` Triton passes to `initialize`, with environment overrides."""
+    """Settings from the `args` Triton passes to `initialize`, with environment overrides. A version added
+    by a rollout serves the precision its `version.json` names, whatever the environment says."""
     parameters = _parameters(json.loads(args["model_config"]))
-    precision = environ.get(PRECISION_ENV) or parameters.get("precision") or DEFAULT_PRECISION
+    repository = Path(args["model_repository"]).resolve().parent
+    whisper_model, version = parameters[WHISPER_MODEL_PARAMETER], args["model_version"]
+    precision = (
+        version_precision(ModelLayout(repository, whisper_model, version))
+        or environ.get(PRECISION_ENV)
+        or parameters.get("precision")
+        or DEFAULT_PRECISION
+    )
     threads = environ.get(INTRA_OP_THREADS_ENV) or parameters.get("intra_op_threads") or "1"
     return ModelSettings(
-        repository=Path(args["model_repository"]).resolve().parent,
-        whisper_model=parameters[WHISPER_MODEL_PARAMETER],
+        repository=repository,
+        whisper_model=whisper_model,
+        version=version,
         engine=EngineOptions(
             precision=parse_precision(precision), session=SessionOptions(intra_op_threads=int(threads))
         ),

@@ -48,14 +48,16 @@ class WhisperEncoder:
 
 
 def load_encoder(model: ModelFiles, options: EngineOptions) -> WhisperEncoder:
-    return WhisperEncoder(create_session(model.layout.encoder(options.precision), options.session), model.spec.n_mels)
+    return WhisperEncoder(
+        create_session(model.weights(model.layout.encoder(options.precision)), options.session), model.spec.n_mels
+    )
 
 
 def load_token_decoder(model: ModelFiles, options: EngineOptions) -> TokenDecoder:
     layout = model.layout
     sessions = DecoderSessions(
-        create_session(layout.decoder(options.precision), options.session),
-        create_session(layout.decoder_with_past(options.precision), options.session),
+        create_session(model.weights(layout.decoder(options.precision)), options.session),
+        create_session(model.weights(layout.decoder_with_past(options.precision)), options.session),
         model.spec.decoder_layers,
     )
     return TokenDecoder(sessions, model.tokenizer, model.spec)
@@ -63,7 +65,7 @@ def load_token_decoder(model: ModelFiles, options: EngineOptions) -> TokenDecode
 
 def load_decoder(model: ModelFiles, options: EngineOptions) -> WindowDecoder:
     aligner = WordAligner(
-        create_session(model.layout.aligner(options.precision), options.session), model.tokenizer.special
+        create_session(model.weights(model.layout.aligner(options.precision)), options.session), model.tokenizer.special
     )
     return WindowDecoder(load_token_decoder(model, options), aligner)
 

@@ -67,3 +67,7 @@ class DecodeTimeoutError(InvalidAudioError):
 
 class ModelFilesError(RuntimeModelError):
     """The exported model files are missing or inconsistent."""
+
+
+class CorruptWeightsError(ModelFilesError):
+    """A weight file does not match the size and sha256 its manifest records (truncated, altered, unrecorded)."""

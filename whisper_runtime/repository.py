@@ -11,6 +11,7 @@ and the version directories.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
@@ -24,7 +25,7 @@ Precision = Literal["fp32", "int8"]
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 DEFAULT_PRECISION: Precision = "int8"
 
-MODEL_VERSION = "1"
+MODEL_VERSION = "1"  # the Triton version directory the export writes; a rollout adds 2, 3, ...
 ENCODER_SUFFIX = "_encoder"
 DECODER_SUFFIX = "_decoder"
 
@@ -34,6 +35,7 @@ DECODER_WITH_PAST_FILE = "decoder_with_past_model.onnx"
 ALIGNER_FILE = "aligner_model.onnx"  # the alignment heads' cross-attention, for word times
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
+VERSION_FILE = "version.json"  # in a version directory added after the export: its precision and files
 TRITON_CONFIG_FILE = "config.pbtxt"
 
 DEFAULT_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
@@ -54,10 +56,12 @@ def parse_precision(value: str) -> Precision:
 
 @dataclass(frozen=True)
 class ModelLayout:
-    """Paths of one exported Whisper model `name` under a model repository root."""
+    """Paths of one exported Whisper model `name` under a model repository root, in Triton version `version`
+    (the same directory number in each of its three Triton models)."""
 
     root: Path
     name: str
+    version: str = MODEL_VERSION
 
     @property
     def entry_model(self) -> str:
@@ -79,7 +83,7 @@ class ModelLayout:
         return self.root / triton_model
 
     def version_dir(self, triton_model: str) -> Path:
-        return self.model_dir(triton_model) / MODEL_VERSION
+        return self.model_dir(triton_model) / self.version
 
     def encoder(self, precision: Precision) -> Path:
         return self.version_dir(self.encoder_model) / precision / ENCODER_FILE
@@ -113,6 +117,16 @@ class ModelLayout:
     def manifest(self) -> Path:
         return self.model_dir(self.entry_model) / MANIFEST_FILE
 
+    @property
+    def version_manifest(self) -> Path:
+        return self.version_dir(self.entry_model) / VERSION_FILE
+
+    @property
+    def weight_record(self) -> Path:
+        """Where this version's weight files are recorded: the export's manifest for the version it wrote,
+        the version's own `version.json` for one added later."""
+        return self.manifest if self.version == MODEL_VERSION else self.version_manifest
+
 
 DEFAULT_MODEL = "whisper-tiny.en"  # the model a request without `model` gets, unless configured otherwise
 
@@ -122,6 +136,14 @@ def exported_models(root: Path) -> list[str]:
     (served in this order, the first is a gateway's default)."""
     names = sorted(path.parent.name for path in root.glob(f"*/{MANIFEST_FILE}"))
     return sorted(names, key=lambda name: name != DEFAULT_MODEL)
+
+
+def version_precision(layout: ModelLayout) -> Precision | None:
+    """The precision a version added after the export serves (its `version.json`), None for the export's own."""
+    try:
+        return parse_precision(json.loads(layout.version_manifest.read_text())["precision"])
+    except FileNotFoundError:
+        return None
 
 
 def vad_model(root: Path) -> Path:

@@ -1,12 +1,13 @@
-"""Transcription backends: Triton (behind a breaker and retries) and the in-process CPU fallback,
-tried in order by a chain. A backend decodes one window (at most 30 s) at a time; the seek loop
-over a whole recording (whisper_runtime.transcription) runs in the gateway for every backend."""
+"""Transcription backends: Triton (a pool of endpoints, each behind its own breaker, retried across them)
+and the in-process CPU fallback, tried in order by a chain. A backend decodes one window (at most 30 s)
+at a time; the seek loop over a whole recording (whisper_runtime.transcription) runs in the gateway for
+every backend."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -32,10 +33,20 @@ class Deadline:
 class ComponentHealth:
     status: Literal["ok", "down"]
     message: str
+    parts: dict[str, dict[str, Any]] | None = None  # e.g. each Triton endpoint's own state, for readiness
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class Served:
+    """A decoded window, the backend that decoded it and the model version it ran (e.g. Triton's "2")."""
+
+    result: DecodingResult
+    backend: str
+    version: str
 
 
 class TranscriptionBackend(Protocol):
@@ -43,7 +54,7 @@ class TranscriptionBackend(Protocol):
 
     async def decode_window(
         self, pcm: np.ndarray, window: WindowRequest | None, request_id: str, deadline: Deadline
-    ) -> DecodingResult:
+    ) -> Served:
         """Decode one window of 16 kHz mono float32 PCM (at most 30 s) as `window` asks (None: greedy text
         without timestamps); raises BackendError on failure."""
         ...

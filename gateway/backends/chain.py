@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from opentelemetry.trace import NoOpTracer, Tracer
 
-from gateway.backends import ComponentHealth, Deadline, TranscriptionBackend
+from gateway.backends import ComponentHealth, Deadline, Served, TranscriptionBackend
 from gateway.errors import BackendError
-from whisper_runtime.decoding import DecodingResult
 from whisper_runtime.window_decoder import WindowRequest
 
 log = logging.getLogger("gateway.chain")
-
-
-@dataclass(frozen=True)
-class Served:
-    result: DecodingResult
-    backend: str
 
 
 class BackendChain:
@@ -48,7 +40,7 @@ class BackendChain:
             try:
                 with self._tracer.start_as_current_span(f"{backend.name} decode window") as span:
                     span.set_attributes({"dattavani.backend": backend.name, "dattavani.model": self.model})
-                    return Served(await backend.decode_window(pcm, window, request_id, deadline), backend.name)
+                    return await backend.decode_window(pcm, window, request_id, deadline)
             except BackendError as exc:
                 log.warning(
                     "request %s: %s failed for %s (%s), trying the next backend",

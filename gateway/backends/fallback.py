@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from gateway.backends import ComponentHealth, Deadline
+from gateway.backends import ComponentHealth, Deadline, Served
 from gateway.errors import BackendTimeoutError, FallbackUnavailableError
-from whisper_runtime.decoding import DecodingResult
 from whisper_runtime.engine import EngineOptions, WhisperEngine
 from whisper_runtime.errors import ModelFilesError
 from whisper_runtime.model_files import ModelFiles
+from whisper_runtime.repository import MODEL_VERSION
 from whisper_runtime.window_decoder import WindowRequest
 
 
@@ -26,6 +26,7 @@ class FallbackBackend:
         self, engine: WhisperEngine | None, concurrency: int, load_error: str = "", load_seconds: float | None = None
     ) -> None:
         self._engine = engine
+        self.version = MODEL_VERSION  # the export's own version: the fallback loads what the export wrote
         self._load_error = load_error
         self.load_seconds = load_seconds
         self._slots = asyncio.Semaphore(concurrency)
@@ -43,7 +44,7 @@ class FallbackBackend:
 
     async def decode_window(
         self, pcm: np.ndarray, window: WindowRequest | None, request_id: str, deadline: Deadline
-    ) -> DecodingResult:
+    ) -> Served:
         engine = self._engine
         if engine is None:
             raise FallbackUnavailableError(f"the CPU fallback is not loaded: {self._load_error}")
@@ -55,7 +56,7 @@ class FallbackBackend:
                     (result,) = await loop.run_in_executor(self._pool, engine.decode_batch, [pcm], requests)
         except TimeoutError as exc:
             raise BackendTimeoutError("the CPU fallback did not finish before the request's deadline") from exc
-        return result
+        return Served(result, self.name, self.version)
 
     async def check(self) -> ComponentHealth:
         if self._engine is None:

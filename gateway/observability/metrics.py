@@ -1,9 +1,10 @@
 """The gateway's Prometheus metrics, and Triton's merged into the same `/metrics`.
 
 The gateway's own series follow Prometheus naming (`dattavani_` prefix, base units, `_total`
-counters) and pass `promtool check metrics`. Triton's are scraped from its metrics port, cached
-briefly, and re-exposed with their names kept verbatim and an `origin="triton"` label; when
-Triton cannot be scraped its part is absent and `dattavani_triton_metrics_up` is 0.
+counters) and pass `promtool check metrics`. Each Triton endpoint's are scraped from its metrics port,
+cached briefly, and re-exposed with their names kept verbatim and the labels `origin="triton"` and
+`triton_endpoint`; when an endpoint cannot be scraped its part is absent and its
+`dattavani_triton_metrics_up` is 0.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 
 
-def label_origin(exposition: str, label: str = 'origin="triton"') -> str:
+def label_origin(exposition: str, label: str) -> str:
     """Prometheus text with `label` added to every sample; names, HELP and TYPE lines untouched."""
     lines = []
     for line in exposition.splitlines():
@@ -33,10 +34,11 @@ def label_origin(exposition: str, label: str = 'origin="triton"') -> str:
 
 
 class TritonMetrics:
-    """Triton's metrics text, scraped at most once per `ttl_s`, names verbatim, with an origin label."""
+    """One Triton's metrics text, scraped at most once per `ttl_s`, names verbatim, with `label` added."""
 
-    def __init__(self, url: str, ttl_s: float = 2.0, timeout_s: float = 2.0) -> None:
+    def __init__(self, url: str, label: str, ttl_s: float = 2.0, timeout_s: float = 2.0) -> None:
         self._url = url
+        self._label = label
         self._ttl_s = ttl_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.exposition = ""
@@ -50,7 +52,7 @@ class TritonMetrics:
                 try:
                     async with session.get(self._url, timeout=self._timeout) as response:
                         response.raise_for_status()
-                        self.exposition = label_origin(await response.text())
+                        self.exposition = label_origin(await response.text(), self._label)
                 except (aiohttp.ClientError, TimeoutError):
                     self.exposition = ""
                 self._scraped_at = time.monotonic()
@@ -60,7 +62,7 @@ class TritonMetrics:
 class GatewayMetrics:
     """Every metric the gateway records, on one registry, plus Triton's (scraped from `triton_metrics_url`)."""
 
-    def __init__(self, triton_metrics_url: str) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         ProcessCollector(registry=r)  # process_resident_memory_bytes, process_cpu_seconds_total, ...
@@ -87,8 +89,28 @@ class GatewayMetrics:
             "dattavani_requests_queue_capacity", "Transcriptions that may wait before 429s start.", registry=r
         )
         self.breaker_open = Gauge(
-            "dattavani_circuit_breaker_open", "1 while the backend's circuit breaker (one per model) is open or "
-            "half-open.", ["backend", "model"], registry=r,
+            "dattavani_circuit_breaker_open", "1 while the circuit breaker of a backend's endpoint (one per model "
+            "and endpoint) is open or half-open.", ["backend", "model", "endpoint"], registry=r,
+        )  # fmt: skip
+        self.endpoint_requests = Counter(
+            "dattavani_triton_endpoint_requests", "Calls to each Triton endpoint, by model and outcome (ok, or the "
+            "error code).", ["endpoint", "model", "outcome"], registry=r,
+        )  # fmt: skip
+        self.endpoint_in_flight = Gauge(
+            "dattavani_triton_endpoint_in_flight", "Calls in flight to each Triton endpoint (the balancing key).",
+            ["endpoint"], registry=r,
+        )  # fmt: skip
+        self.endpoint_up = Gauge(
+            "dattavani_triton_endpoint_up", "1 while a Triton endpoint is admitted for a model (checked and its "
+            "breaker not open), 0 while it is ejected.", ["endpoint", "model"], registry=r,
+        )  # fmt: skip
+        self.model_version = Gauge(
+            "dattavani_triton_model_version", "The version of a model each Triton endpoint serves the gateway.",
+            ["endpoint", "model"], registry=r,
+        )  # fmt: skip
+        self.versions_refused = Gauge(
+            "dattavani_triton_model_versions_refused", "Versions of a model a Triton endpoint failed to load (e.g. "
+            "a weight file that does not match its checksum).", ["endpoint", "model"], registry=r,
         )  # fmt: skip
         self.backend_failures = Counter(
             "dattavani_backend_failures", "Failed backend calls, by backend, model and error code.",
@@ -106,11 +128,22 @@ class GatewayMetrics:
             ["model", "backend"], registry=r,
         )  # fmt: skip
         self.triton_up = Gauge(
-            "dattavani_triton_metrics_up", "1 when Triton's metrics were scraped for the last /metrics.", registry=r
-        )
+            "dattavani_triton_metrics_up", "1 when a Triton endpoint's metrics were scraped for the last /metrics.",
+            ["endpoint"], registry=r,
+        )  # fmt: skip
         self.model = Info("dattavani_model", "The served models, the default and its aliases.", registry=r)
-        self.triton = TritonMetrics(triton_metrics_url)
+        self._triton: dict[str, TritonMetrics] = {}
+
+    async def refresh_triton(self, urls: dict[str, str], session: aiohttp.ClientSession) -> None:
+        """Scrape every endpoint's metrics (`urls`: endpoint address -> metrics URL); forget vanished ones."""
+        for endpoint in set(self._triton) - set(urls):
+            del self._triton[endpoint]
+            self.triton_up.remove(endpoint)
+        for endpoint, url in urls.items():
+            if endpoint not in self._triton:
+                self._triton[endpoint] = TritonMetrics(url, f'origin="triton",triton_endpoint="{endpoint}"')
+            self.triton_up.labels(endpoint).set(1 if await self._triton[endpoint].refresh(session) else 0)
 
     def render(self) -> bytes:
-        """The gateway's own series, then Triton's as last scraped."""
-        return generate_latest(self.registry) + self.triton.exposition.encode()
+        """The gateway's own series, then each Triton's as last scraped."""
+        return generate_latest(self.registry) + "".join(t.exposition for t in self._triton.values()).encode()

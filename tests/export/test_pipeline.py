@@ -15,8 +15,9 @@ from export.sources import default_source
 from tests.audio_files import JFK_TEXT, normalize
 from triton_models.definitions import definition_files
 from whisper_runtime.engine import EngineOptions, WhisperEngine
+from whisper_runtime.integrity import WeightRecord
 from whisper_runtime.model_files import ModelFiles
-from whisper_runtime.repository import DEFAULT_MODEL, ModelLayout
+from whisper_runtime.repository import DEFAULT_MODEL, ModelLayout, file_sha256
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,9 @@ def test_the_manifest_lists_every_written_file_with_its_size(exported: tuple[Pat
     assert {repository / name for name in manifest.files} == expected
     assert all(path.read_text() == text for path, text in definition_files(layout).items())  # the Triton models
     assert all((repository / name).stat().st_size == size for name, size in manifest.files.items())
+    assert manifest.sha256 == {name: file_sha256(repository / name) for name in manifest.files}
+    record = WeightRecord.read(layout.manifest, repository)  # what every loader checks the files against
+    assert (record.sizes, record.digests) == (manifest.files, manifest.sha256)
     assert manifest.precisions == ["fp32", "int8"] and manifest.source_sha256 == default_source().checksum()
     assert Manifest.load(layout.manifest) == manifest
     assert lines[-1].startswith("[7/7] writing the manifest: done in")

@@ -11,7 +11,7 @@ from gateway.config import ConfigError, GatewayConfig, load_config
 
 def test_defaults_serve_on_loopback() -> None:
     config = load_config(environ={})
-    assert (config.host, config.port, config.triton_url) == ("127.0.0.1", 8080, "127.0.0.1:8001")
+    assert (config.host, config.port, config.triton_url) == ("127.0.0.1", 8080, ("127.0.0.1:8001",))
     assert config == GatewayConfig()
 
 

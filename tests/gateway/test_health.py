@@ -3,6 +3,7 @@ every model can serve, degraded when only some can, 503 when none can or the sys
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import requests
@@ -24,11 +25,17 @@ def test_the_real_gateway_reports_each_component(gateway: GatewayProcess) -> Non
     assert body["status"] == "ready"
     assert set(body["components"]) == {"disk", "memory"}
     assert set(body["models"]) == {"whisper-tiny.en", "whisper-base"}
-    for model in body["models"].values():
+    for name, model in body["models"].items():
         assert model["status"] == "ok" and set(model["backends"]) == {"triton", "fallback"}
-        assert model["backends"]["triton"]["message"].startswith("canary inference answered")
+        triton = model["backends"]["triton"]
+        assert triton["message"] == f"1 of 1 Triton endpoints serve {name}"
+        ((endpoint, state),) = triton["endpoints"].items()
+        assert re.fullmatch(r"127\.0\.0\.1:\d+", endpoint)
+        assert (state["status"], state["version"], state["breaker"]) == ("ok", "1", "closed")
         assert all(backend["status"] == "ok" for backend in model["backends"].values())
     assert all(component["status"] == "ok" for component in body["components"].values())
+    minimal = requests.get(f"{gateway.url}/health/ready/minimal", timeout=30)  # no key: for probes
+    assert (minimal.status_code, minimal.json()) == (200, {"status": "ready"})
 
 
 def test_one_serving_backend_is_enough() -> None:

@@ -35,11 +35,21 @@ def test_metrics_merge_the_gateways_series_with_tritons(gateway: GatewayProcess)
     )
     assert value(text, rf'dattavani_request_errors_total{{code="not_audio",{model},{route}}}') >= 1
     assert value(text, rf'dattavani_audio_seconds_total\{{{model},served_by="triton"\}}') >= 11.0
-    assert value(text, "dattavani_triton_metrics_up") == 1
-    assert value(text, rf'dattavani_circuit_breaker_open\{{backend="triton",{model}\}}') == 0
-    assert value(text, r'dattavani_circuit_breaker_open\{backend="triton",model="whisper-base"\}') == 0
+    endpoint = r'endpoint="127\.0\.0\.1:\d+"'
+    assert value(text, rf"dattavani_triton_metrics_up\{{{endpoint}\}}") == 1
+    assert value(text, rf'dattavani_circuit_breaker_open\{{backend="triton",{endpoint},{model}\}}') == 0
+    assert value(text, rf'dattavani_circuit_breaker_open\{{backend="triton",{endpoint},model="whisper-base"\}}') == 0
+    assert value(text, rf"dattavani_triton_endpoint_up\{{{endpoint},{model}\}}") == 1
+    assert value(text, rf"dattavani_triton_model_version\{{{endpoint},{model}\}}") == 1
+    assert value(text, rf'dattavani_triton_endpoint_requests_total\{{{endpoint},{model},outcome="ok"\}}') >= 1
     assert value(text, rf'dattavani_model_load_seconds\{{backend="fallback",{model}\}}') > 0
-    assert value(text, r'nv_inference_count\{origin="triton",model="whisper-tiny.en",version="1"\}') >= 1
+    assert (
+        value(
+            text,
+            r'nv_inference_count\{origin="triton",triton_endpoint="127\.0\.0\.1:\d+",model="whisper-tiny.en",version="1"\}',
+        )
+        >= 1
+    )
     assert "# TYPE nv_inference_exec_count counter" in text  # Triton's names and types kept verbatim
 
 

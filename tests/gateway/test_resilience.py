@@ -155,13 +155,14 @@ def test_triton_killed_mid_stream_fallback_serves_and_traffic_returns(
     assert any(o.served_by == "triton" for o in stream.outcomes if o.finished_at < killed_at)
     triton_health = ready_body(stack)["models"][DEFAULT_MODEL]["backends"]["triton"]
     assert triton_health["status"] == "down"
-    assert "circuit breaker open" in triton_health["message"]
+    endpoint = stack.triton.settings.grpc_url
+    assert triton_health["endpoints"][endpoint]["status"] == "down"  # ejected: its check or its breaker
     metrics = requests.get(
         f"{stack.gateway.url}/metrics", headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=30
     )
     assert metrics.status_code == 200  # Triton's part is absent, and a gauge says so
-    assert "dattavani_triton_metrics_up 0.0" in metrics.text
-    assert f'dattavani_circuit_breaker_open{{backend="triton",model="{DEFAULT_MODEL}"}} 1.0' in metrics.text
+    assert f'dattavani_triton_metrics_up{{endpoint="{endpoint}"}} 0.0' in metrics.text
+    assert f'dattavani_triton_endpoint_up{{endpoint="{endpoint}",model="{DEFAULT_MODEL}"}} 0.0' in metrics.text
     assert "\nnv_" not in metrics.text
 
     with (tmp_path / "triton-restarted.log").open("ab") as log, TritonServer(stack.triton.settings, log=log):

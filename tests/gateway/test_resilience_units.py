@@ -1,19 +1,22 @@
-"""Breaker, retries, chain, admission and health caching, driven by an injected fault source."""
+"""The endpoint pool (balancing, breakers, retries, re-admission), chain, admission and health caching,
+driven by injected fault sources."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from aiobreaker import CircuitBreakerState
 
 from gateway.admission import Admission
-from gateway.backends import ComponentHealth, Deadline
-from gateway.backends.chain import BackendChain, Served
-from gateway.backends.resilience import ResilientBackend, RetryPolicy, new_breaker
+from gateway.backends import ComponentHealth, Deadline, Served
+from gateway.backends.chain import BackendChain
+from gateway.backends.pool import EndpointPool, Member
+from gateway.backends.resilience import RetryPolicy, new_breaker
 from gateway.errors import (
     BackendTimeoutError,
     BackendUnavailableError,
@@ -21,36 +24,52 @@ from gateway.errors import (
     InvalidParameterError,
     ShuttingDownError,
     TooManyRequestsError,
+    VersionMovedError,
 )
 from gateway.health import CachedHealth
 from whisper_runtime.decoding import DecodingResult
-from whisper_runtime.prompts import Prompt
+from whisper_runtime.window_decoder import WindowRequest
 
 PCM = np.zeros(1600, dtype=np.float32)
 
 
 class FaultSource:
-    """A backend whose answers follow a script: a text, or an exception to raise."""
+    """A backend whose answers follow a script: a text, or an exception to raise; its checks answer `health`."""
 
     def __init__(self, name: str, script: Iterator[str | Exception]) -> None:
         self.name = name
         self.script = script
         self.calls: list[float] = []
+        self.version = "1"
+        self.refused_versions: dict[str, str] = {}
+        self.health = ComponentHealth("ok", "scripted")
+        self.watched = 0
 
     async def decode_window(
-        self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline
-    ) -> DecodingResult:
+        self, pcm: np.ndarray, window: WindowRequest | None, request_id: str, deadline: Deadline
+    ) -> Served:
         self.calls.append(time.monotonic())
         outcome = next(self.script)
         if isinstance(outcome, Exception):
             raise outcome
-        return DecodingResult(tokens=(), text=outcome, avg_logprob=-0.1, no_speech_prob=0.0, language="en")
+        result = DecodingResult(tokens=(), text=outcome, avg_logprob=-0.1, no_speech_prob=0.0, language="en")
+        return Served(result, self.name, self.version)
+
+    async def watch(self, prove: bool) -> ComponentHealth:
+        self.watched += 1
+        return self.health
 
     async def check(self) -> ComponentHealth:
-        return ComponentHealth("ok", "scripted")
+        return self.health
 
     async def close(self) -> None:
         pass
+
+
+@dataclass
+class Load:
+    address: str
+    in_flight: int = 0
 
 
 def forever(outcome: str | Exception) -> Iterator[str | Exception]:
@@ -58,92 +77,145 @@ def forever(outcome: str | Exception) -> Iterator[str | Exception]:
         yield outcome
 
 
-def resilient(source: FaultSource, fail_max: int = 3, recovery_s: float = 0.3, tries: int = 1) -> ResilientBackend:
-    return ResilientBackend(source, new_breaker(fail_max, recovery_s, "test"), RetryPolicy(tries, 0.01, 0.05))
+async def pool_of(
+    *sources: FaultSource, fail_max: int = 3, recovery_s: float = 0.3, tries: int = 3, base_delay_s: float = 0.01
+) -> EndpointPool:
+    """A pool with one member per source (its name the endpoint address), checked once, so all are admitted."""
+    pool = EndpointPool("m", RetryPolicy(tries, base_delay_s, 0.05), watch_interval_s=1.0)
+    by_name = {source.name: source for source in sources}
+    pool.sync(
+        {name: Load(name) for name in by_name},
+        lambda load: Member(load, by_name[load.address], new_breaker(fail_max, recovery_s, load.address)),
+    )
+    await pool.watch()
+    return pool
 
 
-async def call(backend: ResilientBackend | BackendChain, deadline_s: float = 5.0) -> str:
-    answer = await backend.decode_window(PCM, None, "req", Deadline.after(deadline_s))
-    return answer.result.text if isinstance(answer, Served) else answer.text
+async def call(backend: EndpointPool | BackendChain, deadline_s: float = 5.0) -> Served:
+    return await backend.decode_window(PCM, None, "req", Deadline.after(deadline_s))
 
 
-async def test_breaker_opens_after_consecutive_failures_and_then_stops_calling() -> None:
-    source = FaultSource("triton", forever(BackendUnavailableError("down")))
-    backend = resilient(source, fail_max=3)
+def breaker(pool: EndpointPool, address: str) -> CircuitBreakerState:
+    return pool.members[address].breaker.current_state
+
+
+async def test_breaker_opens_after_consecutive_failures_and_ejects_the_endpoint() -> None:
+    source = FaultSource("a", forever(BackendTimeoutError("slow")))
+    pool = await pool_of(source, fail_max=3)
     for _ in range(2):
-        with pytest.raises(BackendUnavailableError):
-            await call(backend)
+        with pytest.raises(BackendTimeoutError):
+            await call(pool)
     with pytest.raises(CircuitOpenError):  # the third failure opens it
-        await call(backend)
-    assert backend.state == CircuitBreakerState.OPEN
+        await call(pool)
+    assert breaker(pool, "a") == CircuitBreakerState.OPEN and not pool.members["a"].admitted
+    with pytest.raises(CircuitOpenError, match="every one is ejected"):
+        await call(pool)
+    assert len(source.calls) == 3, "an ejected endpoint must not be called"
+    assert not (await pool.check()).ok
+
+
+async def test_an_answering_canary_readmits_the_endpoint_and_closes_its_breaker() -> None:
+    source = FaultSource("a", iter([BackendTimeoutError("slow")] + ["back"] * 5))
+    pool = await pool_of(source, fail_max=1, recovery_s=60.0)
     with pytest.raises(CircuitOpenError):
-        await call(backend)
-    assert len(source.calls) == 3, "an open breaker must not call the backend"
+        await call(pool)
+    await pool.watch()  # long before the breaker's own recovery time
+    assert breaker(pool, "a") == CircuitBreakerState.CLOSED
+    assert (await call(pool)).result.text == "back"
 
 
-async def test_half_open_probe_closes_on_success() -> None:
-    source = FaultSource("triton", iter([BackendUnavailableError("down")] * 2 + ["back"] * 5))
-    backend = resilient(source, fail_max=2, recovery_s=0.2)
-    for _ in range(2):
-        with pytest.raises((BackendUnavailableError, CircuitOpenError)):
-            await call(backend)
-    assert backend.state == CircuitBreakerState.OPEN
-    await asyncio.sleep(0.25)
-    assert await call(backend) == "back"  # the probe goes through and closes the breaker
-    assert backend.state == CircuitBreakerState.CLOSED
-    assert await call(backend) == "back"
-
-
-async def test_half_open_probe_reopens_on_failure() -> None:
-    source = FaultSource("triton", forever(BackendTimeoutError("slow")))
-    backend = resilient(source, fail_max=1, recovery_s=0.2)
+async def test_a_failing_check_ejects_and_no_call_is_made() -> None:
+    source = FaultSource("a", forever("hello"))
+    pool = await pool_of(source)
+    source.health = ComponentHealth("down", "canary inference failed")
+    await pool.watch()
     with pytest.raises(CircuitOpenError):
-        await call(backend)
-    await asyncio.sleep(0.25)
-    with pytest.raises(CircuitOpenError):
-        await call(backend)
-    assert backend.state == CircuitBreakerState.OPEN
-    assert len(source.calls) == 2
+        await call(pool)
+    assert source.calls == []
+    assert (await pool.check()).parts == {
+        "a": {
+            "status": "down",
+            "message": "canary inference failed",
+            "version": "1",
+            "in_flight": 0,
+            "breaker": "closed",
+        }
+    }
 
 
 async def test_client_errors_do_not_count_as_failures() -> None:
-    source = FaultSource("triton", forever(InvalidParameterError("bad input")))
-    backend = resilient(source, fail_max=2)
+    source = FaultSource("a", forever(InvalidParameterError("bad input")))
+    pool = await pool_of(source, fail_max=2)
     for _ in range(5):
         with pytest.raises(InvalidParameterError):
-            await call(backend)
-    assert backend.state == CircuitBreakerState.CLOSED
+            await call(pool)
+    assert breaker(pool, "a") == CircuitBreakerState.CLOSED and pool.members["a"].admitted
 
 
-async def test_unavailable_is_retried_with_backoff_until_success() -> None:
-    source = FaultSource("triton", iter([BackendUnavailableError("refused")] * 2 + ["ok"]))
-    backend = resilient(source, tries=3)
-    assert await call(backend) == "ok"
+async def test_a_retry_goes_to_another_endpoint_first() -> None:
+    dead, alive = FaultSource("a", forever(BackendUnavailableError("refused"))), FaultSource("b", forever("ok"))
+    pool = await pool_of(dead, alive, tries=2, base_delay_s=10.0)  # a backoff would outlast the test
+    for _ in range(3):
+        served = await call(pool)
+        assert (served.result.text, served.backend) == ("ok", "b")
+    assert len(dead.calls) == 3 and len(alive.calls) == 3
+
+
+async def test_the_endpoint_with_fewest_requests_in_flight_gets_the_call() -> None:
+    busy, idle = FaultSource("a", forever("busy")), FaultSource("b", forever("idle"))
+    pool = await pool_of(busy, idle)
+    pool.members["a"].load.in_flight = 3
+    assert (await call(pool)).result.text == "idle"
+    pool.members["a"].load.in_flight = 0
+    pool.members["b"].load.in_flight = 1
+    assert (await call(pool)).result.text == "busy"
+
+
+async def test_one_endpoint_is_retried_with_backoff_until_success() -> None:
+    source = FaultSource("a", iter([BackendUnavailableError("refused")] * 2 + ["ok"]))
+    pool = await pool_of(source, tries=3)
+    assert (await call(pool)).result.text == "ok"
     assert len(source.calls) == 3
-    assert backend.state == CircuitBreakerState.CLOSED  # one call through the breaker, and it succeeded
+    assert breaker(pool, "a") == CircuitBreakerState.CLOSED  # consecutive failures reset by the success
 
 
 async def test_timeouts_are_not_retried() -> None:
-    source = FaultSource("triton", forever(BackendTimeoutError("slow")))
-    backend = resilient(source, fail_max=10, tries=5)
+    slow, other = FaultSource("a", forever(BackendTimeoutError("slow"))), FaultSource("b", forever("ok"))
+    pool = await pool_of(slow, other, fail_max=10, tries=5)
     with pytest.raises(BackendTimeoutError):
-        await call(backend)
-    assert len(source.calls) == 1
+        await call(pool)
+    assert len(slow.calls) == 1 and other.calls == []
 
 
 async def test_retries_and_their_sleeps_stop_at_the_deadline() -> None:
-    source = FaultSource("triton", forever(BackendUnavailableError("refused")))
-    backend = ResilientBackend(
-        source, new_breaker(100, 10, "test"), RetryPolicy(max_tries=50, base_delay_s=0.2, max_delay_s=5)
-    )
+    source = FaultSource("a", forever(BackendUnavailableError("refused")))
+    pool = EndpointPool("m", RetryPolicy(max_tries=50, base_delay_s=0.2, max_delay_s=5), watch_interval_s=1.0)
+    pool.sync({"a": Load("a")}, lambda load: Member(load, source, new_breaker(100, 10, "a")))
+    await pool.watch()
     started = time.monotonic()
     with pytest.raises(BackendUnavailableError):
-        await call(backend, deadline_s=0.5)
-    elapsed = time.monotonic() - started
-    assert elapsed < 0.5 + 0.1  # the last sleep is cut to what is left of the deadline
+        await call(pool, deadline_s=0.5)
+    assert time.monotonic() - started < 0.5 + 0.1  # no sleep starts that would end past the deadline
     assert 1 < len(source.calls) < 50
-    gaps = np.diff(source.calls)
-    assert all(gap <= 5.0 for gap in gaps)
+
+
+async def test_a_moved_version_is_learnt_and_asked_again_without_counting_as_a_failure() -> None:
+    source = FaultSource("a", iter([VersionMovedError("version 1 is not at ready state"), "ok"]))
+    pool = await pool_of(source, fail_max=1, tries=2)
+    watched = source.watched
+    assert (await call(pool)).result.text == "ok"
+    assert source.watched == watched + 1
+    assert breaker(pool, "a") == CircuitBreakerState.CLOSED
+
+
+async def test_members_follow_the_endpoints() -> None:
+    pool = await pool_of(FaultSource("a", forever("x")), FaultSource("b", forever("y")))
+    kept = pool.members["a"]
+    pool.sync(
+        {"a": Load("a"), "c": Load("c")},
+        lambda load: Member(load, FaultSource(load.address, forever("z")), new_breaker(1, 1, "c")),
+    )
+    assert set(pool.members) == {"a", "c"} and pool.members["a"] is kept
 
 
 async def test_chain_falls_back_and_says_who_served() -> None:

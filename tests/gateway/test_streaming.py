@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
-from gateway.backends import ComponentHealth, Deadline
+from gateway.backends import ComponentHealth, Deadline, Served
 from gateway.config import GatewayConfig
 from gateway.errors import BackendUnavailableError
 from whisper_runtime.audio import SAMPLE_RATE
@@ -42,11 +42,11 @@ class ScriptedBackend:
 
     async def decode_window(
         self, pcm: np.ndarray, prompt: Prompt | None, request_id: str, deadline: Deadline
-    ) -> DecodingResult:
+    ) -> Served:
         outcome = next(self._script)
         if isinstance(outcome, Exception):
             raise outcome
-        return outcome
+        return Served(outcome, self.name, "1")
 
     async def check(self) -> ComponentHealth:
         return ComponentHealth("ok", "scripted")

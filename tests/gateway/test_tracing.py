@@ -75,7 +75,7 @@ def test_a_request_with_traceparent_continues_the_clients_trace(
         gateway.stop()
 
 
-def test_retries_are_span_events_and_the_fallback_has_its_span(receiver: OtlpReceiver, tmp_path: Path) -> None:
+def test_an_ejected_triton_is_skipped_and_the_fallback_has_its_span(receiver: OtlpReceiver, tmp_path: Path) -> None:
     closed_port = free_port_block(1)
     gateway = traced_gateway(receiver, f"127.0.0.1:{closed_port}", tmp_path)
     try:
@@ -84,7 +84,10 @@ def test_retries_are_span_events_and_the_fallback_has_its_span(receiver: OtlpRec
         assert response.status_code == 200 and response.headers["X-Served-By"] == "fallback"
         spans = receiver.trace(CLIENT_TRACE_ID, {"triton decode window", "fallback decode window"})
         (triton_span,) = [s for s in spans if s["name"] == "triton decode window"]
-        assert [e["name"] for e in triton_span["events"]].count("retry") == 1
+        # The endpoint failed its check at start, so it is not called (nor retried): the span says why.
+        (event,) = triton_span["events"]
+        attributes = {a["key"]: a["value"].get("stringValue") for a in event["attributes"]}
+        assert event["name"] == "exception" and "every one is ejected" in attributes["exception.message"]
         assert triton_span["status"]["code"] == 2  # ERROR
         assert_no_content_in(spans)
     finally:

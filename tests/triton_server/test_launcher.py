@@ -25,6 +25,7 @@ from triton_server.launcher import (
     server_environment,
     with_ports,
 )
+from whisper_runtime.repository import VERSION_FILE
 
 
 def test_backend_dir_carries_the_stub_for_this_interpreter(tmp_path: Path) -> None:
@@ -48,12 +49,25 @@ def test_model_settings_take_the_launcher_environment_over_config_parameters(tmp
         "model_config": '{"parameters": {"precision": {"string_value": "int8"}, '
         '"intra_op_threads": {"string_value": "2"}, "whisper_model": {"string_value": "whisper-base"}}}',
         "model_repository": str(tmp_path / "whisper-base_encoder"),
+        "model_version": "1",
     }
     assert read_model_settings(args, environ={}).engine.precision == "int8"
     assert read_model_settings(args, environ={}).engine.session.intra_op_threads == 2
     assert read_model_settings(args, environ={PRECISION_ENV: "fp32"}).engine.precision == "fp32"
     assert read_model_settings(args, environ={}).repository == tmp_path
     assert read_model_settings(args, environ={}).whisper_model == "whisper-base"
+
+
+def test_a_version_added_by_a_rollout_serves_the_precision_it_records(tmp_path: Path) -> None:
+    args = {
+        "model_config": '{"parameters": {"whisper_model": {"string_value": "whisper-base"}}}',
+        "model_repository": str(tmp_path / "whisper-base"),
+        "model_version": "2",
+    }
+    (tmp_path / "whisper-base" / "2").mkdir(parents=True)
+    (tmp_path / "whisper-base" / "2" / VERSION_FILE).write_text('{"precision": "fp32"}')
+    settings = read_model_settings(args, environ={PRECISION_ENV: "int8"})
+    assert (settings.version, settings.engine.precision) == ("2", "fp32")
 
 
 def test_each_profile_loads_only_the_entry_models_in_its_configuration() -> None:
