@@ -10,7 +10,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 EXTRAS := serve,export,dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps export serve test rollout rollback rehearse lint typecheck security kubernetes pytest bench bench-models bench-features report bench-gate bench-gate-baseline load soak perf-analyzer fuzz connections clean
+.PHONY: help deps export serve test rollout rollback rehearse lint typecheck security kubernetes pytest bench bench-models bench-features report bench-gate bench-gate-baseline load soak scaleout rollout-bench perf-analyzer fuzz connections clean
 
 help:
 	@echo "make serve   set up, export the models if needed, start Triton and the gateway on 127.0.0.1"
@@ -171,6 +171,17 @@ soak: export
 
 perf-analyzer: export
 	$(PY) -m perf.perf_analyzer
+
+# Scale-out (docs/performance.md): two Tritons behind one gateway, 8 clients for 60 s; one Triton killed at a third
+# and started again on its ports at two thirds; no request may fail. Writes perf/results/scaleout.{json,md}.
+scaleout: export
+	$(PY) -m perf.scaleout failover --clients 8 --duration-s 60
+
+# Model rollout under load (docs/performance.md): 4 clients for 60 s on one Triton and a gateway over a hard-linked copy
+# of tiny.en's export; rollout to fp32, rollback, then a corrupted and a truncated version refused. Writes
+# perf/results/rollout.{json,md}.
+rollout-bench: export
+	$(PY) -m perf.scaleout rollout --clients 4 --duration-s 60
 
 # 1000 clients connecting at once, each sent again after its 429's Retry-After until transcribed
 # (make test runs the single-attempt version: tests/perf/test_connections.py).

@@ -86,6 +86,10 @@ def build_backends(config: GatewayConfig, model: ServedModel, metrics: GatewayMe
     return backends
 
 
+# Probes need no key: liveness, and readiness as a bare status word (the full report needs one).
+PROBE_PATHS = frozenset({"/health/live", "/health/ready/minimal"})
+
+
 def create_app(config: GatewayConfig, backends: dict[str, list[TranscriptionBackend]] | None = None) -> web.Application:
     """The gateway application. `backends` (by model name) defaults to the chain `config.backends` names,
     for every configured model."""
@@ -95,10 +99,7 @@ def create_app(config: GatewayConfig, backends: dict[str, list[TranscriptionBack
     metrics.model.info(
         {"default": config.default, "models": ",".join(config.models), "aliases": ",".join(config.model_aliases)}
     )
-    # Probes need no key: liveness, and readiness as a bare status word (the full report needs one).
-    public_paths = frozenset(
-        {"/health/live", "/health/ready/minimal"} | (set() if config.metrics_require_key else {"/metrics"})
-    )
+    public_paths = PROBE_PATHS | (frozenset() if config.metrics_require_key else {"/metrics"})
     tracer = tracer_for(config.otlp_endpoint)
     app = web.Application(
         middlewares=[

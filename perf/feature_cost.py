@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -32,7 +31,7 @@ from devstack.stack import local_stack
 from fuzzing.synthesis import s16, wav
 from perf.accuracy import word_error_rate
 from perf.datasets import Clip, load_dataset
-from perf.provenance import provenance
+from perf.provenance import describe_host, host, provenance
 from whisper_runtime.audio import SAMPLE_RATE, decode_audio
 from whisper_runtime.repository import DEFAULT_MODEL
 
@@ -43,7 +42,6 @@ PADDED_CLIPS = ("1089-134686-0000", "1221-135766-0001", "1089-134691-0001")
 GAP_S = 60.0
 NOISE_RMS = 0.003
 NOISE_SEED = 20261203
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni")
 
 Fields = dict[str, str]
 
@@ -165,12 +163,10 @@ def markdown(document: dict[str, Any]) -> str:
             f"| {r['case']} | {fields_a} | {fields_b} | {r['audio_seconds']:.1f} | {r['a']['median_s']:.2f} | "
             f"{r['b']['median_s']:.2f} | {r['time_ratio']:.3f} | {r['wer_a']:.2f} | {r['wer_b']:.2f} |"
         )
-    machine = document["host"]
-    flags = ", ".join(machine["flags"]) or f"none of {', '.join(CPU_FLAGS)}"
     return (
         "\n".join(lines)
-        + f"\n\nMedians of {document['rounds']} interleaved rounds; {machine['cpu']}, {machine['cpus']} CPUs "
-        + f"({flags}); made {document['created']} by `{document['command']}`.\n"
+        + f"\n\nMedians of {document['rounds']} interleaved rounds; {describe_host(document['host'])}; "
+        + f"made {document['created']} by `{document['command']}`.\n"
     )
 
 
@@ -196,21 +192,6 @@ def measure(case: Case, post: Callable[[Recording, Fields], str], rounds: int) -
             seconds[variant].append(time.perf_counter() - started)
             texts.setdefault(variant, answers)
     return summarise(case, recordings, seconds["a"], seconds["b"], texts["a"], texts["b"])
-
-
-def host() -> dict[str, object]:
-    """The CPU model, core count and the vector extensions that matter to ONNX Runtime's int8 kernels."""
-    cpu, flags = "unknown CPU", set[str]()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                cpu = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    return {"cpu": cpu, "cpus": os.cpu_count(), "flags": [flag for flag in CPU_FLAGS if flag in flags]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -31,44 +33,84 @@ RESULTS = Path(__file__).resolve().parent / "results"
 MAX_ERROR_RATE = 0.001
 
 
+@dataclass(frozen=True)
+class Answer:
+    """How one request ended: the HTTP status (or a connection error's name), when it was sent (monotonic
+    seconds) and how long it took, the transcript (or the start of the error body) and the model version
+    that served it (`X-Model-Version`)."""
+
+    clip: str
+    status: int | str
+    sent_s: float
+    latency_s: float
+    text: str = ""
+    model_version: str | None = None
+
+    @property
+    def done_s(self) -> float:
+        return self.sent_s + self.latency_s
+
+
 async def _client(
-    session: aiohttp.ClientSession, url: str, clips: itertools.cycle, stop_at: float, budget: list[int], record: list
+    session: aiohttp.ClientSession,
+    url: str,
+    clips: Iterator[tuple[str, bytes]],
+    running: Callable[[], bool],
+    budget: list[int],
+    record: list[Answer],
 ) -> None:
-    while time.monotonic() < stop_at and budget[0] > 0:
+    while running() and budget[0] > 0:
         budget[0] -= 1
         name, data = next(clips)
         form = aiohttp.FormData()
         form.add_field("file", data, filename=name)
-        started = time.perf_counter()
+        sent, started = time.monotonic(), time.perf_counter()
         status: int | str
+        body, version = "", None
         try:
             async with session.post(url, data=form) as response:
-                await response.read()
-                status = response.status
+                body = await response.text()
+                status, version = response.status, response.headers.get("X-Model-Version")
         except (aiohttp.ClientError, TimeoutError) as exc:
             status = f"connection error: {type(exc).__name__}"
-        record.append((status, time.perf_counter() - started))
+        latency = time.perf_counter() - started
+        text = str(json.loads(body)["text"]) if status == 200 else body[:500]
+        record.append(Answer(name, status, sent, latency, text, version))
 
 
-async def drive(
-    stack: Stack, clips: list[tuple[str, bytes]], clients: int, duration_s: float, requests: int, record: list
-) -> dict:
-    """Keep `clients` requests in flight until `duration_s` or `requests`; (status, latency) go to `record`."""
-    url = f"{stack.gateway.url}/v1/audio/transcriptions"
+async def send_clips(
+    gateway_url: str,
+    api_key: str,
+    clips: list[tuple[str, bytes]],
+    clients: int,
+    running: Callable[[], bool],
+    record: list[Answer],
+    requests: int = 10**9,
+) -> float:
+    """Keep `clients` transcription requests in flight to the gateway at `gateway_url`, cycling through `clips`
+    in order, while `running()` holds and until `requests` were sent; each Answer goes to `record`. Returns the
+    wall time in seconds."""
+    url = f"{gateway_url}/v1/audio/transcriptions"
     budget = [requests]
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    headers = {"Authorization": f"Bearer {api_key}"}
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(
         headers=headers, connector=connector, timeout=aiohttp.ClientTimeout(300)
     ) as session:
         cycle = itertools.cycle(clips)
         started = time.monotonic()
-        await asyncio.gather(
-            *(_client(session, url, cycle, started + duration_s, budget, record) for _ in range(clients))
-        )
-        wall = time.monotonic() - started
-    statuses = Counter(str(status) for status, _ in record)
-    ok = [latency for status, latency in record if status == 200]
+        await asyncio.gather(*(_client(session, url, cycle, running, budget, record) for _ in range(clients)))
+        return time.monotonic() - started
+
+
+def latency_ms(answers: Sequence[Answer]) -> dict[str, float]:
+    """Percentiles of the latency of the answers that are 200s ({} when there is none)."""
+    ok = [answer.latency_s for answer in answers if answer.status == 200]
+    return {f"p{q}": round(float(np.percentile(ok, q)) * 1000, 1) for q in (50, 95, 99)} if ok else {}
+
+
+def summarize(record: Sequence[Answer], wall: float) -> dict:
+    statuses = Counter(str(answer.status) for answer in record)
     errors = len(record) - statuses.get("200", 0) - statuses.get("429", 0)
     return {
         "requests": len(record),
@@ -76,8 +118,19 @@ async def drive(
         "files_per_hour": round(statuses.get("200", 0) / wall * 3600),
         "statuses": dict(statuses),
         "error_rate": round(errors / max(1, len(record)), 5),
-        "latency_ms": {f"p{q}": round(float(np.percentile(ok, q)) * 1000, 1) for q in (50, 95, 99)} if ok else {},
+        "latency_ms": latency_ms(record),
     }
+
+
+async def drive(
+    stack: Stack, clips: list[tuple[str, bytes]], clients: int, duration_s: float, requests: int, record: list
+) -> dict:
+    """Keep `clients` requests in flight until `duration_s` or `requests`; each Answer goes to `record`."""
+    stop_at = time.monotonic() + duration_s
+    wall = await send_clips(
+        stack.gateway.url, stack.api_key, clips, clients, lambda: time.monotonic() < stop_at, record, requests
+    )
+    return summarize(record, wall)
 
 
 class RssSampler:

@@ -123,7 +123,8 @@ class TritonBackend:
             config = config.get("config", {})
         except InferenceServerException as exc:
             return ComponentHealth("down", f"Triton at {self.address} does not answer ({exc.status()})")
-        ready, self.refused_versions = versions_by_state(index, self._model)
+        ready, refused = versions_by_state(index, self._model)
+        self.refused_versions = refused
         if not ready:
             return ComponentHealth("down", f"no version of {self._model} is ready on {self.address}")
         named = serving_version(config)
@@ -136,6 +137,8 @@ class TritonBackend:
             except BackendError as exc:
                 return ComponentHealth("down", f"canary inference of version {target} failed: {exc.message}")
             self.version = target
+        # Triton keeps a refused version in its index until that number loads; one a later version replaced is done.
+        self.refused_versions = {version: why for version, why in refused.items() if int(version) > int(self.version)}
         return ComponentHealth("ok", f"version {self.version} serving")
 
     async def check(self) -> ComponentHealth:

@@ -109,8 +109,9 @@ class GatewayMetrics:
             ["endpoint", "model"], registry=r,
         )  # fmt: skip
         self.versions_refused = Gauge(
-            "dattavani_triton_model_versions_refused", "Versions of a model a Triton endpoint failed to load (e.g. "
-            "a weight file that does not match its checksum).", ["endpoint", "model"], registry=r,
+            "dattavani_triton_model_versions_refused", "Versions of a model above the one serving that a Triton "
+            "endpoint failed to load (e.g. a weight file that does not match its checksum).",
+            ["endpoint", "model"], registry=r,
         )  # fmt: skip
         self.backend_failures = Counter(
             "dattavani_backend_failures", "Failed backend calls, by backend, model and error code.",

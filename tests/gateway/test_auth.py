@@ -1,4 +1,4 @@
-"""Every route but liveness needs a key, sent as a Bearer token or x-api-key; failures are OpenAI-shaped 401s."""
+"""Every route but the probes needs a key, sent as a Bearer token or x-api-key; failures are OpenAI-shaped 401s."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ import pytest
 import requests
 
 from devstack.gateway_process import GatewayProcess
-from gateway.app import load_openapi
+from gateway.app import PROBE_PATHS, load_openapi
 from gateway.auth import ApiKeyStore, key_digest
 from gateway.config import ConfigError, GatewayConfig
 from tests.audio_files import JFK
 from tests.gateway.http import error_code
 from tests.gateway_process import TEST_API_KEY
 
-# Every route of the OpenAPI spec (tested to be the app's route set) except liveness, and a 404.
+# Every route of the OpenAPI spec (tested to be the app's route set) except the probes, and a 404.
 PROTECTED = [
     (method.upper(), path) for path, operations in load_openapi()["paths"].items() for method in operations
-    if path != "/health/live"
+    if path not in PROBE_PATHS
 ] + [("GET", "/no/such/route")]  # fmt: skip
 
 

@@ -4,7 +4,7 @@ transcript right; rollback likewise; a corrupted or truncated weight file refuse
 
 from __future__ import annotations
 
-import shutil
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,10 +15,11 @@ import pytest
 import requests
 
 from devstack.stack import Stack, local_stack
+from perf.scaleout import linked_repository_copy
 from tests.audio_files import JFK, JFK_TEXT, normalize
 from triton_server.rollout import GatewayWatch, RolloutError, switch
 from triton_server.versions import remove_version, stage_version, versions_on_disk
-from whisper_runtime.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, VAD_DIR, ModelLayout
+from whisper_runtime.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, ModelLayout
 
 CLIENTS = 3
 
@@ -26,15 +27,7 @@ CLIENTS = 3
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tiny.en's export, hard-linked (staging copies files, so the originals are never written)."""
-    root = tmp_path_factory.mktemp("rollout-repository")
-    for triton_model in (*ModelLayout(DEFAULT_REPOSITORY, DEFAULT_MODEL).triton_models, VAD_DIR):
-        shutil.copytree(
-            DEFAULT_REPOSITORY / triton_model,
-            root / triton_model,
-            copy_function=lambda source, target: Path(target).hardlink_to(source),
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
-    return root
+    return linked_repository_copy(DEFAULT_REPOSITORY, DEFAULT_MODEL, tmp_path_factory.mktemp("rollout") / "repository")
 
 
 @pytest.fixture(scope="module")
@@ -93,29 +86,12 @@ def _served_versions(stack: Stack) -> set[str]:
     return GatewayWatch(stack.gateway.url, stack.api_key).versions(DEFAULT_MODEL)
 
 
-def test_rollout_and_rollback_under_load_fail_nothing_and_show_the_switch(stack: Stack, repository: Path) -> None:
-    staged = stage_version(repository, DEFAULT_MODEL, "int8")
-    assert staged.version == "2"
-    rollout = Load(stack)
-    rollout.during(lambda: _switch(stack, staged.version))
-    assert rollout.failures == [] and rollout.wrong == []
-    assert rollout.versions[0] == "triton/1" and rollout.versions[-1] == "triton/2"
-    switched = rollout.versions.index("triton/2")
-    assert rollout.versions[switched:].count("triton/1") < CLIENTS  # once switched, only requests already in flight
-    assert _served_versions(stack) == {"2"}
-
-    rollback = Load(stack)
-    rollback.during(lambda: _switch(stack, "1"))
-    assert rollback.failures == [] and rollback.wrong == []
-    assert rollback.versions[0] == "triton/2" and rollback.versions[-1] == "triton/1"
-    remove_version(staged)
-    assert versions_on_disk(staged) == [1]
-
-
-@pytest.mark.parametrize("damage", ["flipped byte", "truncated"])
+@pytest.mark.parametrize(("damage", "refused_before"), [("flipped byte", 0), ("truncated", 1)])
 def test_a_damaged_weight_file_is_refused_naming_it_and_nothing_fails(
-    stack: Stack, repository: Path, damage: str
+    stack: Stack, repository: Path, damage: str, refused_before: int
 ) -> None:
+    """Each damaged version stays on disk (the next rollout replaces it), so each refusal has a number of its own
+    and the gateway's gauge must count each one."""
     staged = stage_version(repository, DEFAULT_MODEL, "int8")
     damaged = staged.decoder("int8")
     data = bytearray(damaged.read_bytes())
@@ -124,6 +100,7 @@ def test_a_damaged_weight_file_is_refused_naming_it_and_nothing_fails(
     else:
         data[len(data) // 2] ^= 0xFF
     damaged.write_bytes(bytes(data))
+    assert _refused_gauge(stack) == refused_before
     load = Load(stack)
     refusals: list[str] = []
 
@@ -132,20 +109,42 @@ def test_a_damaged_weight_file_is_refused_naming_it_and_nothing_fails(
             _switch(stack, staged.version)
         refusals.append(str(refused.value))
 
-    try:
-        load.during(attempt)
-    finally:
-        remove_version(staged)
+    load.during(attempt)
     assert str(damaged) in refusals[0] and "serving: 1" in refusals[0]
     assert load.failures == [] and load.wrong == [] and set(load.versions) == {"triton/1"}
-    labels = f'endpoint="{stack.triton.settings.grpc_url}",model="{DEFAULT_MODEL}"'
-    refused = f"dattavani_triton_model_versions_refused{{{labels}}} 1.0"
-    assert _eventually(lambda: refused in _metrics(stack)), "the refusal must show in the gateway's metrics (alert)"
+    counted = _eventually(lambda: _refused_gauge(stack) == refused_before + 1)
+    assert counted, "the refusal must show in the gateway's metrics (alert)"
 
 
-def _metrics(stack: Stack) -> str:
+def test_rollout_and_rollback_under_load_fail_nothing_and_show_the_switch(stack: Stack, repository: Path) -> None:
+    """Rolled out above the damaged versions left by the test before (if it ran): their refusals are over."""
+    staged = stage_version(repository, DEFAULT_MODEL, "int8")
+    rollout = Load(stack)
+    rollout.during(lambda: _switch(stack, staged.version))
+    assert rollout.failures == [] and rollout.wrong == []
+    served = f"triton/{staged.version}"
+    assert rollout.versions[0] == "triton/1" and rollout.versions[-1] == served
+    switched = rollout.versions.index(served)
+    assert rollout.versions[switched:].count("triton/1") < CLIENTS  # once switched, only requests already in flight
+    assert _served_versions(stack) == {staged.version}
+    assert _eventually(lambda: _refused_gauge(stack) == 0), "a refused version below the one serving is done"
+
+    rollback = Load(stack)
+    rollback.during(lambda: _switch(stack, "1"))
+    assert rollback.failures == [] and rollback.wrong == []
+    assert rollback.versions[0] == served and rollback.versions[-1] == "triton/1"
+    for version in versions_on_disk(staged)[1:]:
+        remove_version(ModelLayout(repository, DEFAULT_MODEL, str(version)))
+    assert versions_on_disk(staged) == [1]
+
+
+def _refused_gauge(stack: Stack) -> float:
+    """The gateway's dattavani_triton_model_versions_refused for tiny.en on the stack's Triton."""
     headers = {"Authorization": f"Bearer {stack.api_key}"}
-    return requests.get(f"{stack.gateway.url}/metrics", headers=headers, timeout=10).text
+    text = requests.get(f"{stack.gateway.url}/metrics", headers=headers, timeout=10).text
+    labels = f'endpoint="{stack.triton.settings.grpc_url}",model="{DEFAULT_MODEL}"'
+    (value,) = re.findall(rf"^dattavani_triton_model_versions_refused\{{{labels}\}} (\S+)$", text, re.MULTILINE)
+    return float(value)
 
 
 def _eventually(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
