@@ -65,6 +65,7 @@ FAILOVER_CANARY_INTERVAL_S = 2.0
 ROLLOUT_CANARY_INTERVAL_S = 1.0
 ROLLOUT_PRECISION: Precision = "fp32"
 METRICS_POLL_S = 0.5
+SERVED_AGAIN_TIMEOUT_S = 60.0  # the load goes on past its duration until the restarted Triton served a call, or this
 # Least-in-flight over two equal endpoints gives each about half; a third is clearly both.
 MIN_SHARE = 1 / 3
 REFUSAL_GAUGE_WAIT_S = 10.0  # a few of the gateway's canary rounds, which read Triton's repository index
@@ -235,14 +236,18 @@ async def _failover_run(
     restart_at_s: float,
 ) -> FailoverRun:
     """Load for `duration_s`; kill `victim` at `kill_at_s` and start it again at `restart_at_s` (its stop is
-    left to `exits`), then poll until the gateway sends it calls."""
+    left to `exits`), then poll until the gateway sends it calls (the load goes on until then, up to
+    SERVED_AGAIN_TIMEOUT_S after it was ready, however short `duration_s`)."""
     metrics = GatewayMetrics(gateway.url, api_key)
     address = victim.settings.grpc_url
     run = FailoverRun([], time.monotonic(), await asyncio.to_thread(metrics.endpoint_calls))
     end_at = run.started + duration_s
-    load = asyncio.create_task(
-        send_clips(gateway.url, api_key, librispeech_clips(), clients, lambda: time.monotonic() < end_at, run.record)
-    )
+    stop_at = [end_at]  # moved on while the restarted Triton waits for its first call (a slow host)
+
+    def running() -> bool:
+        return time.monotonic() < stop_at[0]
+
+    load = asyncio.create_task(send_clips(gateway.url, api_key, librispeech_clips(), clients, running, run.record))
     await asyncio.sleep(max(0.0, run.started + kill_at_s - time.monotonic()))
     run.calls_before_kill = await asyncio.to_thread(metrics.endpoint_calls)
     run.exit_code_of_killed = await asyncio.to_thread(kill_server, victim)
@@ -258,13 +263,15 @@ async def _failover_run(
         run.restart_error = str(exc)
     if run.ready_at is not None:
         run.calls_at_ready = at_ready = await asyncio.to_thread(metrics.endpoint_calls)
-        while run.served_again_at is None and time.monotonic() < end_at:
+        stop_at[0] = max(end_at, run.ready_at + SERVED_AGAIN_TIMEOUT_S)
+        while run.served_again_at is None and time.monotonic() < stop_at[0]:
             await asyncio.sleep(METRICS_POLL_S)
             scrape = await asyncio.to_thread(metrics.scrape)
             if run.admitted_at is None and scrape.by_endpoint(ENDPOINT_UP).get(address) == 1:
                 run.admitted_at = time.monotonic()
             if scrape.endpoint_calls()[address, "ok"] > at_ready[address, "ok"]:
                 run.served_again_at = time.monotonic()
+        stop_at[0] = max(end_at, time.monotonic())
     await load
     run.calls_at_end = await asyncio.to_thread(metrics.endpoint_calls)
     return run

@@ -41,7 +41,11 @@ class EndpointBackend(TranscriptionBackend, Protocol):
     """One model on one endpoint (gateway.backends.triton.TritonBackend)."""
 
     version: str
-    refused_versions: dict[str, str]  # version -> why it could not be loaded
+
+    @property
+    def refused_versions(self) -> dict[str, str]:
+        """Version -> why it could not be loaded (the versions above the one serving)."""
+        ...
 
     async def watch(self, prove: bool) -> ComponentHealth:
         """Health now; a canary inference when `prove` asks for one."""

@@ -69,10 +69,16 @@ class TritonBackend:
     def __init__(self, client: grpcclient.InferenceServerClient, address: str, model: str, timeout_s: float) -> None:
         self.address = address
         self.version = ""  # "" until a version answered its canary: Triton's own choice
-        self.refused_versions: dict[str, str] = {}  # version -> why Triton could not load it
+        self._refused: dict[str, str] = {}  # version -> why Triton could not load it, as its index last said
         self._client = client
         self._model = model
         self._timeout_s = timeout_s
+
+    @property
+    def refused_versions(self) -> dict[str, str]:
+        """The versions Triton refused to load above the one serving (all of them while none serves): Triton keeps
+        a refused version in its index until that number loads, so one a later version replaced is done."""
+        return {version: why for version, why in self._refused.items() if int(version) > int(self.version or 0)}
 
     async def decode_window(
         self, pcm: np.ndarray, window: WindowRequest | None, request_id: str, deadline: Deadline
@@ -123,8 +129,7 @@ class TritonBackend:
             config = config.get("config", {})
         except InferenceServerException as exc:
             return ComponentHealth("down", f"Triton at {self.address} does not answer ({exc.status()})")
-        ready, refused = versions_by_state(index, self._model)
-        self.refused_versions = refused
+        ready, self._refused = versions_by_state(index, self._model)
         if not ready:
             return ComponentHealth("down", f"no version of {self._model} is ready on {self.address}")
         named = serving_version(config)
@@ -137,8 +142,6 @@ class TritonBackend:
             except BackendError as exc:
                 return ComponentHealth("down", f"canary inference of version {target} failed: {exc.message}")
             self.version = target
-        # Triton keeps a refused version in its index until that number loads; one a later version replaced is done.
-        self.refused_versions = {version: why for version, why in refused.items() if int(version) > int(self.version)}
         return ComponentHealth("ok", f"version {self.version} serving")
 
     async def check(self) -> ComponentHealth:
