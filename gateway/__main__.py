@@ -20,6 +20,7 @@ from gateway.app import create_app
 from gateway.app_keys import ADMISSION, MODELS
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.models import ModelCatalog
+from gateway.realtime.route import close_sessions
 from triton_server.launcher import TritonLaunchError, TritonServer, TritonSettings, with_ports
 
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf s request_id=%{X-Request-ID}o served_by=%{X-Served-By}o'
@@ -77,6 +78,7 @@ async def serve(app: web.Application, config: GatewayConfig, banner: str) -> Non
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     admission = app[ADMISSION]
+    await close_sessions(app)
     log.info("shutting down: draining %d in-flight requests", admission.active + admission.queued)
     drained = await admission.drain(config.drain_timeout_s)
     if not drained:

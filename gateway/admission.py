@@ -22,6 +22,7 @@ class Admission:
         self._idle = asyncio.Event()
         self._idle.set()
         self.draining = False
+        self.sessions = 0
 
     @property
     def active(self) -> int:
@@ -50,6 +51,30 @@ class Admission:
                 finally:
                     self._active -= 1
         finally:
+            self._admitted -= 1
+            if self._admitted == 0:
+                self._idle.set()
+
+    @asynccontextmanager
+    async def session(self, max_sessions: int) -> AsyncIterator[None]:
+        """A live session: counted among the admitted (while it is open HTTP requests have fewer places),
+        at most `max_sessions` at once; it holds no running slot (its decodes are batched by Triton)."""
+        if self.draining:
+            raise ShuttingDownError("the gateway is shutting down; retry on another instance")
+        if self.sessions >= max_sessions or self._admitted >= self.max_concurrent + self.max_queued:
+            raise TooManyRequestsError(
+                f"too many live sessions and requests ({self.sessions} sessions open, at most {max_sessions}; "
+                f"{self._admitted} admitted in all); retry later",
+                code="too_many_sessions",
+                retry_after_s=self._retry_after_s,
+            )
+        self._admitted += 1
+        self.sessions += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self.sessions -= 1
             self._admitted -= 1
             if self._admitted == 0:
                 self._idle.set()

@@ -23,6 +23,7 @@ from gateway.app_keys import (
     METRICS,
     MODELS,
     OPENAPI,
+    REALTIME_SESSIONS,
     SPEECH,
     TRACER,
     TRITON_WATCH,
@@ -88,6 +89,8 @@ def build_backends(config: GatewayConfig, model: ServedModel, metrics: GatewayMe
 
 # Probes need no key: liveness, and readiness as a bare status word (the full report needs one).
 PROBE_PATHS = frozenset({"/health/live", "/health/ready/minimal"})
+# The live page holds no data (it asks its user for a key), so a browser may load it without one.
+PUBLIC_PAGES = frozenset({"/live"})
 
 
 def create_app(config: GatewayConfig, backends: dict[str, list[TranscriptionBackend]] | None = None) -> web.Application:
@@ -99,7 +102,7 @@ def create_app(config: GatewayConfig, backends: dict[str, list[TranscriptionBack
     metrics.model.info(
         {"default": config.default, "models": ",".join(config.models), "aliases": ",".join(config.model_aliases)}
     )
-    public_paths = PROBE_PATHS | (frozenset() if config.metrics_require_key else {"/metrics"})
+    public_paths = PROBE_PATHS | PUBLIC_PAGES | (frozenset() if config.metrics_require_key else {"/metrics"})
     tracer = tracer_for(config.otlp_endpoint)
     app = web.Application(
         middlewares=[
@@ -120,6 +123,7 @@ def create_app(config: GatewayConfig, backends: dict[str, list[TranscriptionBack
         app[SPEECH] = SpeechChunker.load(config.model_repository, config.vad_workers)
     except ModelFilesError as exc:
         raise ConfigError(f"the VAD model (chunking_strategy) cannot be read: {exc}") from exc
+    app[REALTIME_SESSIONS] = set()
     add_routes(app)
 
     def count_failure(backend: str, model: str, error: BackendError) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -18,6 +18,9 @@ from gateway.intake import AudioDecoder
 from gateway.models import ModelCatalog
 from gateway.observability.metrics import GatewayMetrics
 
+if TYPE_CHECKING:
+    from gateway.realtime.session import RealtimeSession
+
 CONFIG = web.AppKey("config", GatewayConfig)
 ADMISSION = web.AppKey("admission", Admission)
 MODELS = web.AppKey("models", ModelCatalog)
@@ -30,3 +33,4 @@ HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 TRACER = web.AppKey("tracer", Tracer)
 TRITON_WATCH = web.AppKey("triton_watch", TritonWatch)  # the Triton endpoints and each model's pool of them
 SPEECH = web.AppKey("speech", SpeechChunker)  # voice activity detection for chunking_strategy
+REALTIME_SESSIONS: web.AppKey[set[RealtimeSession]] = web.AppKey("realtime_sessions")  # the live sessions open

@@ -15,6 +15,8 @@ from gateway.errors import AuthenticationError
 
 BEARER = re.compile(r"^\s*Bearer\s+(\S+)\s*$", re.IGNORECASE)
 API_KEY_HEADER = "x-api-key"
+# Browsers cannot set headers on a WebSocket: they offer the key as a subprotocol, as OpenAI's realtime API takes it.
+KEY_SUBPROTOCOL = "openai-insecure-api-key."
 WWW_AUTHENTICATE = 'Bearer realm="dattavani-asr"'
 
 
@@ -66,12 +68,16 @@ class ApiKeyStore:
 
 
 def presented_key(request: web.Request) -> str | None:
-    """The key sent as `Authorization: Bearer KEY` or `x-api-key: KEY`, if any."""
+    """The key sent as `Authorization: Bearer KEY`, `x-api-key: KEY`, or (a WebSocket from a browser) the
+    subprotocol `openai-insecure-api-key.KEY`, if any."""
     authorization = request.headers.get("Authorization")
     if authorization:
         match = BEARER.match(authorization)
         return match.group(1) if match else ""
-    return request.headers.get(API_KEY_HEADER)
+    if API_KEY_HEADER in request.headers:
+        return request.headers[API_KEY_HEADER]
+    offered = request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+    return next((p.strip()[len(KEY_SUBPROTOCOL) :] for p in offered if p.strip().startswith(KEY_SUBPROTOCOL)), None)
 
 
 def authenticate(request: web.Request, store: ApiKeyStore) -> None:
@@ -79,7 +85,9 @@ def authenticate(request: web.Request, store: ApiKeyStore) -> None:
     key = presented_key(request)
     if key is None:
         raise AuthenticationError(
-            "missing API key: send 'Authorization: Bearer KEY' or 'x-api-key: KEY'", code="missing_api_key"
+            "missing API key: send 'Authorization: Bearer KEY' or 'x-api-key: KEY' (a browser's WebSocket: the "
+            f"subprotocol '{KEY_SUBPROTOCOL}KEY')",
+            code="missing_api_key",
         )
     if not store.accepts(key):
         raise AuthenticationError("invalid API key", code="invalid_api_key")

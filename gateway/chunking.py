@@ -29,7 +29,7 @@ from gateway.errors import InvalidParameterError
 from gateway.form_fields import single_value
 from whisper_runtime.repository import vad_model
 from whisper_runtime.transcription import Segment
-from whisper_runtime.vad import SpeechDetector, SpeechTimeline, VadOptions
+from whisper_runtime.vad import SpeechDetector, SpeechStream, SpeechTimeline, VadOptions
 
 FIELD = "chunking_strategy"
 FLATTENED_FIELD = re.compile(rf"^{FIELD}\[(.*)\]$")
@@ -44,7 +44,8 @@ AUTO_OPTIONS = VadOptions(threshold=0.5, min_speech_ms=MIN_SPEECH_MS, min_silenc
 
 
 def _invalid(message: str, param: str = FIELD) -> InvalidParameterError:
-    return InvalidParameterError(f"{FIELD}: {message}", param=param)
+    """A 400 naming `param`, its message led by the field (`chunking_strategy[threshold]`: chunking_strategy)."""
+    return InvalidParameterError(f"{param.split('[')[0]}: {message}", param=param)
 
 
 def _shown(value: object) -> str:
@@ -75,7 +76,13 @@ def parse_chunking_strategy(fields: dict[str, list[str]]) -> VadOptions | None:
         return AUTO_OPTIONS
     if not isinstance(value, dict):
         raise _invalid(f'expected "{AUTO}" or a JSON object {{"type": "{SERVER_VAD}", ...}}, not {_shown(raw)}')
-    return _server_vad({key: (item, FIELD) for key, item in value.items()}, texts=False, field=FIELD)
+    return server_vad_options(value, FIELD)
+
+
+def server_vad_options(value: dict[str, Any], field: str) -> VadOptions:
+    """The VAD options of a `server_vad` object sent as JSON in `field` (the realtime API's turn detection
+    takes the same keys); errors name `field`."""
+    return _server_vad({key: (item, field) for key, item in value.items()}, texts=False, field=field)
 
 
 def _server_vad(items: dict[str, tuple[Any, str]], texts: bool, field: str) -> VadOptions:
@@ -142,6 +149,14 @@ class SpeechChunker:
 
     async def timeline(self, pcm: np.ndarray, options: VadOptions) -> SpeechTimeline:
         return await asyncio.get_running_loop().run_in_executor(self._pool, self._detector.timeline, pcm, options)
+
+    def stream(self) -> SpeechStream:
+        """A detector of its own for a live stream (its frames pushed with `push`)."""
+        return self._detector.stream()
+
+    async def push(self, stream: SpeechStream, pcm: np.ndarray) -> np.ndarray:
+        """The speech probabilities of the frames `pcm` completes in `stream`."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, stream.push, pcm)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -117,6 +117,19 @@ class GatewayConfig:
     max_field_bytes: int = positive(4096)
     # The whole upload must arrive within this (slow clients would otherwise hold their slot).
     upload_timeout_s: float = positive(60.0)
+    # Live transcription over WebSocket (/v1/realtime): sessions open at once (each also counts against
+    # max_concurrent_requests + max_queued_requests), how long one may sit without an event and last in all,
+    # the audio its input buffer may hold, the largest frame, how often an open utterance is re-decoded for
+    # partial text, client events a second (bursts of twice that), and how long one server event may take
+    # to go out before a client that does not read is cut off.
+    realtime_max_sessions: int = positive(32)
+    realtime_idle_timeout_s: float = positive(60.0)
+    realtime_max_session_s: float = positive(3600.0)
+    realtime_max_buffer_s: float = positive(60.0)
+    realtime_max_frame_bytes: int = positive(2 * 1024 * 1024)
+    realtime_partial_interval_s: float = positive(0.3)
+    realtime_max_events_per_s: int = positive(200)
+    realtime_send_timeout_s: float = positive(10.0)
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:

@@ -108,8 +108,8 @@ class TooManyRequestsError(ApiError):
     type = "rate_limit_error"
     code = "too_many_requests"
 
-    def __init__(self, message: str, retry_after_s: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
         self.retry_after_s = retry_after_s
 
 

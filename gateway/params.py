@@ -55,7 +55,7 @@ def parse_params(fields: dict[str, list[str]], models: ModelCatalog, task: Task 
             f"response_format must be one of {', '.join(RESPONSE_FORMATS)}, not {response_format!r}",
             param="response_format",
         )
-    language = _language(single_value(fields, "language") or None, model)
+    language = spoken_language(single_value(fields, "language") or None, model)
     temperature = _temperature(single_value(fields, "temperature"))
     granularities = [value.strip() for value in fields.get(GRANULARITIES_FIELD, [])]
     unknown = [value for value in granularities if value not in GRANULARITIES]
@@ -88,19 +88,19 @@ def parse_params(fields: dict[str, list[str]], models: ModelCatalog, task: Task 
     )
 
 
-def _language(raw: str | None, model: ServedModel) -> str | None:
+def spoken_language(raw: str | None, model: ServedModel, param: str = "language") -> str | None:
     """The code of the language asked for (None: detect it); 400 for a language Whisper lacks or the model."""
     if raw is None:
         return None
     try:
         code = language_code(raw)
     except UnknownLanguageError as exc:
-        raise InvalidParameterError(str(exc), code=exc.code, param="language") from exc
+        raise InvalidParameterError(str(exc), code=exc.code, param=param) from exc
     if code != ENGLISH and not model.multilingual:
         raise InvalidParameterError(
             f"language {raw!r} is not supported: {model.name} transcribes English only",
             code="unsupported_language",
-            param="language",
+            param=param,
         )
     return code
 

@@ -33,6 +33,7 @@ from gateway.intake import read_form
 from gateway.middlewares import LANGUAGE, LANGUAGE_HEADER, MODEL, MODEL_VERSION_HEADER, REQUEST_ID, SERVED_BY_HEADER
 from gateway.observability.metrics import GatewayMetrics
 from gateway.params import parse_params
+from gateway.realtime.route import add_realtime_routes
 from gateway.streaming import stream_segments
 from gateway.transcriber import TranscriptionJob, WindowLog
 from whisper_runtime.audio import SAMPLE_RATE
@@ -187,6 +188,7 @@ async def metrics(request: web.Request) -> web.Response:
     metrics.running.set(admission.active)
     metrics.queued.set(admission.queued)
     metrics.queue_capacity.set(admission.max_queued)
+    metrics.realtime_sessions_open.set(admission.sessions)
     record_endpoints(metrics, watch)
     return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -220,3 +222,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/health/ready/minimal", ready_minimal)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/metrics", metrics)
+    add_realtime_routes(app)

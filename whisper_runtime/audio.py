@@ -112,7 +112,8 @@ def _check_sample_rate(rate: int) -> None:
         raise UnsupportedCodecError(f"a sample rate of {rate} Hz is outside {MIN_SOURCE_RATE}-{MAX_SOURCE_RATE} Hz")
 
 
-def _new_resampler() -> av.AudioResampler:
+def new_resampler() -> av.AudioResampler:
+    """A resampler to 16 kHz mono float32, the one every decoded upload goes through."""
     return av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
 
 
@@ -145,7 +146,7 @@ def _decode_stream(
     limits: DecodeLimits,
 ) -> np.ndarray:
     pcm = _PcmChunks(max_samples, deadline, limits)
-    resampler = _new_resampler()
+    resampler = new_resampler()
     frame_shape: tuple[str, str, int] | None = None
     try:
         for frame in container.decode(stream):
@@ -154,7 +155,7 @@ def _decode_stream(
                 _check_sample_rate(frame.sample_rate)
                 if frame_shape is not None:  # e.g. concatenated files: a new resampler for the new format
                     pcm.add(resampler.resample(None))
-                    resampler = _new_resampler()
+                    resampler = new_resampler()
                 frame_shape = shape
             pcm.add(resampler.resample(frame))
         pcm.add(resampler.resample(None))

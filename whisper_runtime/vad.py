@@ -22,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from whisper_runtime.audio import SAMPLE_RATE
 from whisper_runtime.errors import ModelFilesError
@@ -195,17 +196,6 @@ class SpeechTimeline:
         )
 
 
-def _frames(pcm: np.ndarray) -> np.ndarray:
-    """`pcm` as the model's input rows: each 512-sample frame after the last 64 samples of the one before
-    (zeros before the first); the last frame zero-padded."""
-    count = -(-pcm.size // FRAME_SAMPLES)
-    frames = np.zeros((count, FRAME_SAMPLES), dtype=np.float32)
-    frames.reshape(-1)[: pcm.size] = pcm
-    context = np.zeros((count, CONTEXT_SAMPLES), dtype=np.float32)
-    context[1:] = frames[:-1, -CONTEXT_SAMPLES:]
-    return np.concatenate([context, frames], axis=1)
-
-
 class SpeechDetector:
     """Silero VAD's ONNX model on one CPU thread (its LSTM steps one frame at a time); one instance may
     serve many threads at once (ONNX Runtime runs a session concurrently, and releases the GIL)."""
@@ -226,19 +216,51 @@ class SpeechDetector:
         return cls(model)
 
     def probabilities(self, pcm: np.ndarray) -> np.ndarray:
-        """One speech probability per 512 samples of 16 kHz `pcm`."""
-        if pcm.size == 0:
-            return np.zeros(0, dtype=np.float32)
-        frames = _frames(np.asarray(pcm, dtype=np.float32).reshape(-1))
-        hidden, cell = np.zeros(STATE_SHAPE, dtype=np.float32), np.zeros(STATE_SHAPE, dtype=np.float32)
-        outputs = []
-        for first in range(0, len(frames), FRAMES_PER_RUN):
-            feed = {"input": frames[first : first + FRAMES_PER_RUN], "h": hidden, "c": cell}
-            probabilities, hidden, cell = self._session.run(None, feed)
-            outputs.append(np.asarray(probabilities, dtype=np.float32).reshape(-1))
-        return np.concatenate(outputs)
+        """One speech probability per 512 samples of 16 kHz `pcm` (the last frame zero-padded)."""
+        stream = self.stream()
+        return np.concatenate([stream.push(pcm), stream.finish()])
 
     def timeline(self, pcm: np.ndarray, options: VadOptions) -> SpeechTimeline:
         """The speech spans of `pcm`."""
         spans = speech_spans(self.probabilities(pcm), pcm.size, options)
         return SpeechTimeline(tuple(spans), pcm.size)
+
+    def stream(self) -> SpeechStream:
+        """A detector for audio that arrives in pieces (a live stream), with state of its own."""
+        return SpeechStream(self._session)
+
+
+class SpeechStream:
+    """Speech probabilities of audio pushed in pieces of any size: the same probabilities, frame for frame,
+    as `SpeechDetector.probabilities` of the whole audio (the model's state and context carried over)."""
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self._session = session
+        self._pending = np.zeros(0, dtype=np.float32)  # samples short of a whole frame
+        self._context = np.zeros(CONTEXT_SAMPLES, dtype=np.float32)
+        self._hidden = np.zeros(STATE_SHAPE, dtype=np.float32)
+        self._cell = np.zeros(STATE_SHAPE, dtype=np.float32)
+
+    def push(self, pcm: np.ndarray) -> np.ndarray:
+        """The probabilities of the frames `pcm` completes (none while under a frame is pending)."""
+        samples = np.concatenate([self._pending, np.asarray(pcm, dtype=np.float32).reshape(-1)])
+        whole = samples.size - samples.size % FRAME_SAMPLES
+        self._pending = samples[whole:]
+        if whole == 0:
+            return np.zeros(0, dtype=np.float32)
+        frames = samples[:whole].reshape(-1, FRAME_SAMPLES)
+        context = np.concatenate([self._context[None, :], frames[:-1, -CONTEXT_SAMPLES:]])
+        self._context = frames[-1, -CONTEXT_SAMPLES:].copy()
+        outputs = []
+        rows = np.concatenate([context, frames], axis=1)
+        for first in range(0, len(rows), FRAMES_PER_RUN):
+            feed = {"input": rows[first : first + FRAMES_PER_RUN], "h": self._hidden, "c": self._cell}
+            probabilities, self._hidden, self._cell = self._session.run(None, feed)
+            outputs.append(np.asarray(probabilities, dtype=np.float32).reshape(-1))
+        return np.concatenate(outputs)
+
+    def finish(self) -> np.ndarray:
+        """The probability of the pending samples as one last zero-padded frame (none when nothing is pending)."""
+        if self._pending.size == 0:
+            return np.zeros(0, dtype=np.float32)
+        return self.push(np.zeros(FRAME_SAMPLES - self._pending.size, dtype=np.float32))

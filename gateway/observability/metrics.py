@@ -92,6 +92,31 @@ class GatewayMetrics:
             "dattavani_circuit_breaker_open", "1 while the circuit breaker of a backend's endpoint (one per model "
             "and endpoint) is open or half-open.", ["backend", "model", "endpoint"], registry=r,
         )  # fmt: skip
+        self.realtime_sessions_open = Gauge(
+            "dattavani_realtime_sessions_open", "Live transcription sessions (WebSocket) open.", registry=r
+        )
+        self.realtime_sessions = Counter(
+            "dattavani_realtime_sessions", "Live transcription sessions ended, by how they ended (client_closed, "
+            "idle_timeout, refused, ...).", ["outcome"], registry=r,
+        )  # fmt: skip
+        self.realtime_audio = Counter(
+            "dattavani_realtime_audio_received_seconds", "Seconds of live audio received.", registry=r
+        )
+        self.realtime_utterances = Counter(
+            "dattavani_realtime_utterances", "Live utterances decoded, by model and outcome (completed, failed).",
+            ["model", "outcome"], registry=r,
+        )  # fmt: skip
+        self.realtime_completion = Histogram(
+            "dattavani_realtime_completion_seconds", "Time from the end of a live utterance (speech stopped, or "
+            "the client's commit) to its completed text.", ["model"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.realtime_first_delta = Histogram(
+            "dattavani_realtime_first_delta_seconds", "Time from the start of a live utterance's audio to its "
+            "first partial text.", ["model"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.realtime_errors = Counter(
+            "dattavani_realtime_errors", "Error events sent to live sessions, by code.", ["code"], registry=r
+        )
         self.endpoint_requests = Counter(
             "dattavani_triton_endpoint_requests", "Calls to each Triton endpoint, by model and outcome (ok, or the "
             "error code).", ["endpoint", "model", "outcome"], registry=r,

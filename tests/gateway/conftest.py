@@ -38,3 +38,22 @@ def fallback_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatew
     process = GatewayProcess(env, tmp_path_factory.mktemp("fallback-gateway") / "gateway.log").start()
     yield process
     process.stop()
+
+
+# Live sessions under tight limits: 2 at once, 2 s without an event, 20 s in all, 50 events a second, 5 s buffered.
+TIGHT_REALTIME = {
+    "DATTAVANI_REALTIME_MAX_SESSIONS": "2",
+    "DATTAVANI_REALTIME_IDLE_TIMEOUT_S": "2",
+    "DATTAVANI_REALTIME_MAX_SESSION_S": "20",
+    "DATTAVANI_REALTIME_MAX_EVENTS_PER_S": "50",
+    "DATTAVANI_REALTIME_MAX_BUFFER_S": "5",
+    "DATTAVANI_REALTIME_SEND_TIMEOUT_S": "2",
+}
+
+
+@pytest.fixture(scope="session")
+def tight_gateway(triton: TritonServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """A gateway in front of the session's Triton whose live sessions have tight limits."""
+    process = GatewayProcess({**gateway_env(triton), **TIGHT_REALTIME}, tmp_path_factory.mktemp("tight") / "gw.log")
+    yield process.start()
+    process.stop()

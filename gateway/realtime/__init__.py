@@ -1,0 +1,1 @@
+"""Live transcription over WebSocket: OpenAI's realtime transcription protocol (docs/api.md)."""

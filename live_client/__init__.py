@@ -1,0 +1,1 @@
+"""A client of the gateway's live transcription WebSocket (/v1/realtime)."""
