@@ -10,7 +10,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 EXTRAS := serve,export,dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps export serve test rollout rollback rehearse lint typecheck security kubernetes pytest bench bench-models bench-features report bench-gate bench-gate-baseline load soak scaleout rollout-bench perf-analyzer fuzz connections clean
+.PHONY: help deps export serve test rollout rollback rehearse lint typecheck security kubernetes pytest bench bench-models bench-features report bench-gate bench-gate-baseline load soak scaleout rollout-bench realtime-bench perf-analyzer fuzz connections clean
 
 help:
 	@echo "make serve   set up, export the models if needed, start Triton and the gateway on 127.0.0.1"
@@ -26,9 +26,10 @@ $(DEPS_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
-# Debian packages the tests need: Prometheus with promtool, Alertmanager's amtool, and kubectl (renders the
+# Debian packages the tests need: Prometheus with promtool, Alertmanager's amtool, Chromium (the live page's
+# headless-browser test), and kubectl (renders the
 # Kubernetes manifests) unless one is on PATH already. Installed only when missing.
-APT_PACKAGES := prometheus prometheus-alertmanager $(if $(shell command -v kubectl),,kubernetes-client)
+APT_PACKAGES := prometheus prometheus-alertmanager chromium $(if $(shell command -v kubectl),,kubernetes-client)
 
 $(RUN)/apt-installed: Makefile
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -182,6 +183,11 @@ scaleout: export
 # perf/results/rollout.{json,md}.
 rollout-bench: export
 	$(PY) -m perf.scaleout rollout --clients 4 --duration-s 60
+
+# Live transcription: the shared clips streamed to /v1/realtime at real time, 1 session then 20 at once;
+# first-delta and completed latencies, and a session past the limit refused. Writes perf/results/realtime.{json,md}.
+realtime-bench: export
+	$(PY) -m perf.realtime --sessions 20 --max-sessions 20
 
 # 1000 clients connecting at once, each sent again after its 429's Retry-After until transcribed
 # (make test runs the single-attempt version: tests/perf/test_connections.py).

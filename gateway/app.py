@@ -23,6 +23,7 @@ from gateway.app_keys import (
     METRICS,
     MODELS,
     OPENAPI,
+    PARTIAL_SLOTS,
     REALTIME_SESSIONS,
     SPEECH,
     TRACER,
@@ -51,6 +52,7 @@ from gateway.middlewares import (
 from gateway.models import ModelCatalog, ServedModel
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.tracing import tracer_for
+from gateway.realtime.session import PartialSlots
 from gateway.routes import add_routes
 from whisper_runtime.audio import DecodeLimits
 from whisper_runtime.engine import EngineOptions
@@ -124,6 +126,7 @@ def create_app(config: GatewayConfig, backends: dict[str, list[TranscriptionBack
     except ModelFilesError as exc:
         raise ConfigError(f"the VAD model (chunking_strategy) cannot be read: {exc}") from exc
     app[REALTIME_SESSIONS] = set()
+    app[PARTIAL_SLOTS] = PartialSlots(config.realtime_max_partial_decodes)
     add_routes(app)
 
     def count_failure(backend: str, model: str, error: BackendError) -> None:

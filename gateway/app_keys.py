@@ -19,7 +19,7 @@ from gateway.models import ModelCatalog
 from gateway.observability.metrics import GatewayMetrics
 
 if TYPE_CHECKING:
-    from gateway.realtime.session import RealtimeSession
+    from gateway.realtime.session import PartialSlots, RealtimeSession
 
 CONFIG = web.AppKey("config", GatewayConfig)
 ADMISSION = web.AppKey("admission", Admission)
@@ -34,3 +34,4 @@ TRACER = web.AppKey("tracer", Tracer)
 TRITON_WATCH = web.AppKey("triton_watch", TritonWatch)  # the Triton endpoints and each model's pool of them
 SPEECH = web.AppKey("speech", SpeechChunker)  # voice activity detection for chunking_strategy
 REALTIME_SESSIONS: web.AppKey[set[RealtimeSession]] = web.AppKey("realtime_sessions")  # the live sessions open
+PARTIAL_SLOTS: web.AppKey[PartialSlots] = web.AppKey("partial_slots")  # partial decodes in flight, all sessions

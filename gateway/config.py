@@ -128,6 +128,8 @@ class GatewayConfig:
     realtime_max_buffer_s: float = positive(60.0)
     realtime_max_frame_bytes: int = positive(2 * 1024 * 1024)
     realtime_partial_interval_s: float = positive(0.3)
+    # Partial re-decodes in flight across all sessions; past it partials are skipped so finals get the CPU.
+    realtime_max_partial_decodes: int = positive(2)
     realtime_max_events_per_s: int = positive(200)
     realtime_send_timeout_s: float = positive(10.0)
     log_level: str = "INFO"

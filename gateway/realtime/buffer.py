@@ -26,11 +26,11 @@ class SampleBuffer:
     """The samples of a stream from `start` on (positions counted from the stream's first sample):
     appended at the end, dropped from the front, in amortized constant time per sample."""
 
-    def __init__(self, dtype: type[np.generic]) -> None:
+    def __init__(self, dtype: type[np.generic], start: int = 0) -> None:
         self._data = np.zeros(4096, dtype=dtype)
-        self._first = 0  # the position of _data[0]
-        self.start = 0  # the position of the first sample held
-        self.end = 0  # the position after the last
+        self._first = start  # the position of _data[0]
+        self.start = start  # the position of the first sample held
+        self.end = start  # the position after the last
 
     def append(self, samples: np.ndarray) -> None:
         if self.end + samples.size - self._first > self._data.size:  # move what is held to a new array
@@ -69,12 +69,13 @@ def _pcm16(audio: bytes) -> np.ndarray:
 
 
 class InputAudio:
-    """The audio of one session at the client's `rate`, and at 16 kHz."""
+    """The audio of one session at the client's `rate`, and at 16 kHz, from `start_ms` of the session on (a
+    format change goes on from where the audio before it ended)."""
 
-    def __init__(self, rate: int) -> None:
+    def __init__(self, rate: int, start_ms: int = 0) -> None:
         self.rate = rate
-        self.pcm16 = SampleBuffer(np.int16)
-        self.speech = SampleBuffer(np.float32)  # 16 kHz
+        self.pcm16 = SampleBuffer(np.int16, start_ms * rate // 1000)
+        self.speech = SampleBuffer(np.float32, start_ms * SAMPLE_RATE // 1000)  # 16 kHz
         self._resampler = None if rate == SAMPLE_RATE else new_resampler()
 
     def append(self, audio: bytes) -> np.ndarray:

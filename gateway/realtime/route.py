@@ -16,7 +16,18 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.app_keys import ADMISSION, CHAINS, CONFIG, DECODER, METRICS, MODELS, REALTIME_SESSIONS, SPEECH, TRACER
+from gateway.app_keys import (
+    ADMISSION,
+    CHAINS,
+    CONFIG,
+    DECODER,
+    METRICS,
+    MODELS,
+    PARTIAL_SLOTS,
+    REALTIME_SESSIONS,
+    SPEECH,
+    TRACER,
+)
 from gateway.errors import ApiError, InvalidRequestError, ShuttingDownError, TooManyRequestsError
 from gateway.middlewares import MODEL, REQUEST_ID
 from gateway.realtime.protocol import BETA_HEADER, Dialect, error_event
@@ -48,7 +59,7 @@ async def realtime(request: web.Request) -> web.StreamResponse:
     try:
         async with app[ADMISSION].session(config.realtime_max_sessions):
             services = SessionServices(
-                config, app[MODELS], app[CHAINS], app[DECODER], app[SPEECH], metrics, app[TRACER]
+                config, app[MODELS], app[CHAINS], app[DECODER], app[SPEECH], metrics, app[TRACER], app[PARTIAL_SLOTS]
             )
 
             def abort() -> None:

@@ -96,6 +96,23 @@ class Committed:
     committed_at: float  # monotonic: when its end was known (speech stopped, or the commit event)
 
 
+class PartialSlots:
+    """Partial decodes in flight across every session, at most `limit`: past it a partial is skipped, so
+    that under load the CPU goes to final texts first."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit, self._taken = limit, 0
+
+    def take(self) -> bool:
+        if self._taken >= self._limit:
+            return False
+        self._taken += 1
+        return True
+
+    def give_back(self) -> None:
+        self._taken -= 1
+
+
 @dataclass(frozen=True)
 class SessionServices:
     """What a session uses of the application's."""
@@ -107,6 +124,7 @@ class SessionServices:
     speech: SpeechChunker
     metrics: GatewayMetrics
     tracer: Tracer
+    partial_slots: PartialSlots
 
 
 class EventRate:
@@ -311,10 +329,12 @@ class RealtimeSession:
                     code="session_update_refused",
                     param="session",
                 )
-            self._audio = InputAudio(settings.sample_rate)
-        detection_changed = settings.turn_detection != self.settings.turn_detection
+            self._audio = InputAudio(settings.sample_rate, self._audio.received_ms)
+        restart = (
+            settings.turn_detection != self.settings.turn_detection or settings.sample_rate != self.settings.sample_rate
+        )
         self.settings = settings
-        if detection_changed:
+        if restart:  # a new detector state, from the stream's present position
             self._start_turn_detection()
         await self.send({"type": session_event("updated", dialect), "session": session_json(
             self.session_id, settings, dialect)})  # fmt: skip
@@ -350,7 +370,8 @@ class RealtimeSession:
             if self._utterance is None and self._audio.held_ms > 0:
                 self._utterance = self._open(self._audio.start_ms)
             return
-        assert self._vad is not None
+        if self._vad is None:
+            return
         for turn in self._turns.push(await self._services.speech.push(self._vad, samples)):
             if isinstance(turn, SpeechStarted):
                 await self._speech_started(turn.at * 1000 // SAMPLE_RATE)
@@ -360,8 +381,7 @@ class RealtimeSession:
                                  "item_id": self._utterance.item_id})  # fmt: skip
                 await self._commit(end_ms)
         if self._utterance is None and not self._turns.open:
-            assert self.settings.turn_detection is not None
-            self._audio.drop_before(self._audio.received_ms - self.settings.turn_detection.speech_pad_ms - IDLE_KEEP_MS)
+            self._audio.drop_before(self._audio.received_ms - self._prefix_padding_ms - IDLE_KEEP_MS)
 
     def _open(self, start_ms: int) -> Utterance:
         utterance = Utterance(self._ids.item(), start_ms, time.monotonic())
@@ -371,9 +391,13 @@ class RealtimeSession:
         )
         return utterance
 
+    @property
+    def _prefix_padding_ms(self) -> int:
+        """The audio kept before the start of speech (server_vad's prefix_padding_ms)."""
+        return 0 if self.settings.turn_detection is None else self.settings.turn_detection.speech_pad_ms
+
     async def _speech_started(self, speech_ms: int) -> None:
-        assert self.settings.turn_detection is not None
-        start_ms = max(speech_ms - self.settings.turn_detection.speech_pad_ms, self._audio.start_ms)
+        start_ms = max(speech_ms - self._prefix_padding_ms, self._audio.start_ms)
         self._utterance = self._open(start_ms)
         # when the audio at its start arrived (the stream is live: that much before the audio received so far)
         self._utterance.opened_at -= (self._audio.received_ms - speech_ms) / 1000
@@ -399,7 +423,8 @@ class RealtimeSession:
     async def _commit(self, end_ms: int | None) -> None:
         """Commit the open utterance, ending at `end_ms` (None: all the audio received)."""
         utterance = self._utterance
-        assert utterance is not None
+        if utterance is None:
+            return
         self._utterance = None
         if self._partial is not None:
             self._partial.cancel()  # the final decodes it whole now: no CPU for a partial of it
@@ -461,6 +486,9 @@ class RealtimeSession:
                 began = time.monotonic()
                 continue
             began = time.monotonic()
+            slots = self._services.partial_slots
+            if not slots.take():
+                continue  # the gateway is busy with other partials: this one is skipped
             pcm = self._audio.speech_pcm(utterance.start_ms)
             self._partial = asyncio.create_task(self._text(pcm, self.settings, utterance.span))
             try:
@@ -472,6 +500,8 @@ class RealtimeSession:
             except ApiError as error:
                 log.info("a partial decode failed (%s); the final will be tried", error.code)
                 continue
+            finally:
+                slots.give_back()
             utterance.partial_ms = reached
             if self._utterance is utterance:
                 await self._send_delta(utterance, text)

@@ -8,17 +8,17 @@ import pytest
 import requests
 
 from devstack.gateway_process import GatewayProcess
-from gateway.app import PROBE_PATHS, load_openapi
+from gateway.app import PROBE_PATHS, PUBLIC_PAGES, load_openapi
 from gateway.auth import ApiKeyStore, key_digest
 from gateway.config import ConfigError, GatewayConfig
 from tests.audio_files import JFK
 from tests.gateway.http import error_code
 from tests.gateway_process import TEST_API_KEY
 
-# Every route of the OpenAPI spec (tested to be the app's route set) except the probes, and a 404.
+# Every route of the OpenAPI spec (tested to be the app's route set) except the probes and the live page, and a 404.
 PROTECTED = [
     (method.upper(), path) for path, operations in load_openapi()["paths"].items() for method in operations
-    if path not in PROBE_PATHS
+    if path not in PROBE_PATHS | PUBLIC_PAGES
 ] + [("GET", "/no/such/route")]  # fmt: skip
 
 
