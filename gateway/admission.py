@@ -32,52 +32,59 @@ class Admission:
     def queued(self) -> int:
         return self._admitted - self._active
 
+    @property
+    def _full(self) -> bool:
+        return self._admitted >= self.max_concurrent + self.max_queued
+
     @asynccontextmanager
-    async def admit(self) -> AsyncIterator[None]:
-        if self.draining:
-            raise ShuttingDownError("the gateway is shutting down; retry on another instance")
-        if self._admitted >= self.max_concurrent + self.max_queued:
-            raise TooManyRequestsError(
-                f"too many requests in flight ({self.max_concurrent} running, {self.max_queued} queued); retry later",
-                retry_after_s=self._retry_after_s,
-            )
+    async def _counted(self) -> AsyncIterator[None]:
+        """Counted among the admitted while inside (drain waits for the count to reach zero)."""
         self._admitted += 1
         self._idle.clear()
         try:
-            async with self._slots:
-                self._active += 1
-                try:
-                    yield
-                finally:
-                    self._active -= 1
+            yield
         finally:
             self._admitted -= 1
             if self._admitted == 0:
                 self._idle.set()
 
+    def _refuse_while_draining(self) -> None:
+        if self.draining:
+            raise ShuttingDownError("the gateway is shutting down; retry on another instance")
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        self._refuse_while_draining()
+        if self._full:
+            raise TooManyRequestsError(
+                f"too many requests in flight ({self.max_concurrent} running, {self.max_queued} queued); retry later",
+                retry_after_s=self._retry_after_s,
+            )
+        async with self._counted(), self._slots:
+            self._active += 1
+            try:
+                yield
+            finally:
+                self._active -= 1
+
     @asynccontextmanager
     async def session(self, max_sessions: int) -> AsyncIterator[None]:
         """A live session: counted among the admitted (while it is open HTTP requests have fewer places),
         at most `max_sessions` at once; it holds no running slot (its decodes are batched by Triton)."""
-        if self.draining:
-            raise ShuttingDownError("the gateway is shutting down; retry on another instance")
-        if self.sessions >= max_sessions or self._admitted >= self.max_concurrent + self.max_queued:
+        self._refuse_while_draining()
+        if self.sessions >= max_sessions or self._full:
             raise TooManyRequestsError(
                 f"too many live sessions and requests ({self.sessions} sessions open, at most {max_sessions}; "
                 f"{self._admitted} admitted in all); retry later",
                 code="too_many_sessions",
                 retry_after_s=self._retry_after_s,
             )
-        self._admitted += 1
-        self.sessions += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self.sessions -= 1
-            self._admitted -= 1
-            if self._admitted == 0:
-                self._idle.set()
+        async with self._counted():
+            self.sessions += 1
+            try:
+                yield
+            finally:
+                self.sessions -= 1
 
     async def drain(self, timeout_s: float) -> bool:
         """Refuse new work, then wait for admitted work to finish; False if `timeout_s` passed first."""

@@ -114,6 +114,14 @@ class PartialSlots:
 
 
 @dataclass(frozen=True)
+class TurnDetection:
+    """server_vad's state: the VAD's stream, and the utterances found in its probabilities."""
+
+    vad: SpeechStream
+    detector: TurnDetector
+
+
+@dataclass(frozen=True)
 class SessionServices:
     """What a session uses of the application's."""
 
@@ -161,8 +169,7 @@ class RealtimeSession:
         self.session_id = self._ids.session()
         self.settings = SessionSettings(model=model)
         self._audio = InputAudio(self.settings.sample_rate)
-        self._turns: TurnDetector | None = None
-        self._vad: SpeechStream | None = None
+        self._turns: TurnDetection | None = None
         self._start_turn_detection()
         self._utterance: Utterance | None = None
         self._previous_item: str | None = None
@@ -173,7 +180,6 @@ class RealtimeSession:
         self._send_lock = asyncio.Lock()
         self._rate = EventRate(self._config.realtime_max_events_per_s)
         self._ended = asyncio.get_running_loop().create_future()
-        self.closed_by: SessionEndedError | None = None
 
     # --- sending -----------------------------------------------------------------------------------------
 
@@ -237,7 +243,6 @@ class RealtimeSession:
             self.end(SessionEndedError("internal_error", 1011, "internal error"))
 
     async def _close(self, closed: SessionEndedError) -> None:
-        self.closed_by = closed
         if closed.code is None:
             if not self._ws.closed:
                 self._abort()
@@ -342,11 +347,10 @@ class RealtimeSession:
     def _start_turn_detection(self) -> None:
         """Turn detection as the settings say, from the stream's present position (a new detector state)."""
         options = self.settings.turn_detection
-        if options is None:
-            self._turns = self._vad = None
-            return
-        self._vad = self._services.speech.stream()
-        self._turns = TurnDetector(options, MAX_UTTERANCE_MS * SAMPLE_RATE // 1000, first=self._audio.speech.end)
+        self._turns = None if options is None else TurnDetection(
+            self._services.speech.stream(),
+            TurnDetector(options, MAX_UTTERANCE_MS * SAMPLE_RATE // 1000, first=self._audio.speech.end),
+        )  # fmt: skip
 
     # --- audio ---------------------------------------------------------------------------------------------
 
@@ -370,9 +374,8 @@ class RealtimeSession:
             if self._utterance is None and self._audio.held_ms > 0:
                 self._utterance = self._open(self._audio.start_ms)
             return
-        if self._vad is None:
-            return
-        for turn in self._turns.push(await self._services.speech.push(self._vad, samples)):
+        probabilities = await self._services.speech.push(self._turns.vad, samples)
+        for turn in self._turns.detector.push(probabilities):
             if isinstance(turn, SpeechStarted):
                 await self._speech_started(turn.at * 1000 // SAMPLE_RATE)
             elif isinstance(turn, SpeechStopped) and self._utterance is not None:
@@ -380,7 +383,7 @@ class RealtimeSession:
                 await self.send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end_ms,
                                  "item_id": self._utterance.item_id})  # fmt: skip
                 await self._commit(end_ms)
-        if self._utterance is None and not self._turns.open:
+        if self._utterance is None and not self._turns.detector.open:
             self._audio.drop_before(self._audio.received_ms - self._prefix_padding_ms - IDLE_KEEP_MS)
 
     def _open(self, start_ms: int) -> Utterance:
@@ -417,7 +420,7 @@ class RealtimeSession:
         if self._utterance is None:
             self._utterance = self._open(self._audio.start_ms)
         if self._turns is not None:
-            self._turns.reset()
+            self._turns.detector.reset()
         await self._commit(None)
 
     async def _commit(self, end_ms: int | None) -> None:
@@ -440,7 +443,7 @@ class RealtimeSession:
     async def _clear(self) -> None:
         self._audio.drop_before(self._audio.received_ms)
         if self._turns is not None:
-            self._turns.reset()
+            self._turns.detector.reset()
         if self._utterance is not None and self._utterance.span is not None:
             self._utterance.span.set_attribute("dattavani.outcome", "cleared")
             self._utterance.span.end()
@@ -474,18 +477,16 @@ class RealtimeSession:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, began + interval - time.monotonic()))
             self._wake.clear()
+            began = time.monotonic()
             utterance = self._utterance
             if utterance is None or self._finals_busy or not self._finals.empty():
-                began = time.monotonic()
                 continue
             reached = self._audio.received_ms
             if (
                 not MIN_PARTIAL_MS <= reached - utterance.start_ms <= MAX_UTTERANCE_MS
                 or reached == utterance.partial_ms
             ):
-                began = time.monotonic()
                 continue
-            began = time.monotonic()
             slots = self._services.partial_slots
             if not slots.take():
                 continue  # the gateway is busy with other partials: this one is skipped

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import pytest
 
 from devstack.gateway_process import GatewayProcess
@@ -13,6 +14,13 @@ from triton_server.launcher import TritonServer
 
 # Recordings of up to 10 minutes and 8 MiB (the session's `gateway` takes 30 s and 4 MiB).
 LONG_LIMITS = {"DATTAVANI_MAX_UPLOAD_BYTES": str(8 * 1024 * 1024), "DATTAVANI_MAX_AUDIO_SECONDS": "600"}
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session for the tests that talk to the gateway with aiohttp (WebSockets among them)."""
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 @pytest.fixture

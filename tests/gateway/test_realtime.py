@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 
 import aiohttp
 import av
@@ -21,12 +20,6 @@ from tests.gateway.realtime import AUTH, append, raw_session, upload_text
 from tests.gateway_process import TEST_API_KEY
 
 SILENCE_MS = 500  # OpenAI's default silence_duration_ms
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def _cut(samples: np.ndarray, start_ms: int, end_ms: int, rate: int = 16000) -> np.ndarray:

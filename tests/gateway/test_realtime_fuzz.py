@@ -10,11 +10,9 @@ import base64
 import json
 import random
 import socket
-from collections.abc import AsyncIterator
 
 import aiohttp
 import numpy as np
-import pytest
 import requests
 
 from devstack.gateway_process import GatewayProcess
@@ -124,12 +122,6 @@ async def _sessions_fewer_than(gateway: GatewayProcess, count: int) -> None:
     async with asyncio.timeout(30):
         while _metric(gateway, "dattavani_realtime_sessions_open") >= count:
             await asyncio.sleep(0.1)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def test_hostile_sessions_end_cleanly_and_leave_the_gateway_as_it_was(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -19,12 +18,6 @@ from live_client.stream import pcm16, websocket_url
 from tests.gateway.realtime import AUTH, append, raw_session
 from tests.gateway_process import gateway_env
 from triton_server.launcher import TritonServer
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def test_a_session_past_the_limit_is_refused_with_1013(
