@@ -206,8 +206,12 @@ async def test_metrics_count_sessions_audio_and_completions(
     result = await stream(http, gateway.url, TEST_API_KEY, pcm16(jfk_pcm[: 16000 * 3]), speed=0,
                           turn_detection=turn_detection)  # fmt: skip
     assert result.completed
-    await asyncio.sleep(0.5)  # the session's end is counted once its handler returns
-    after = requests.get(f"{gateway.url}/metrics", headers=AUTH, timeout=10).text
+    closed = 'dattavani_realtime_sessions_total{outcome="client_closed"}'
+    async with asyncio.timeout(30):  # the session's end is counted once its handler returns
+        while sample(after := requests.get(f"{gateway.url}/metrics", headers=AUTH, timeout=10).text, closed) <= sample(
+            before, closed
+        ):
+            await asyncio.sleep(0.1)
     assert sample(after, "dattavani_realtime_audio_received_seconds_total") - sample(
         before, "dattavani_realtime_audio_received_seconds_total"
     ) == pytest.approx(3.0 + 1.5, abs=0.01)
