@@ -18,8 +18,9 @@ from gateway.realtime.protocol import RealtimeError
 from whisper_runtime.audio import SAMPLE_RATE, new_resampler
 
 PCM16_BYTES = 2
-# What a base64 `audio` that is really a file starts with: such clients must send raw samples instead.
-FILE_SIGNATURES = {b"RIFF": "WAV", b"ID3": "MP3", b"fLaC": "FLAC", b"OggS": "Ogg", b"\xff\xfb": "MP3"}
+# What a base64 `audio` that is really a file starts with: such clients must send raw samples instead. Four bytes
+# each, so that PCM is taken for a file once in 2**32 appends (an MP3 frame sync, two bytes, is sample -1025).
+FILE_SIGNATURES = {b"RIFF": "a WAV", b"ID3\x03": "an MP3", b"ID3\x04": "an MP3", b"fLaC": "a FLAC", b"OggS": "an Ogg"}
 
 
 class SampleBuffer:
@@ -61,7 +62,7 @@ def _pcm16(audio: bytes) -> np.ndarray:
     for signature, kind in FILE_SIGNATURES.items():
         if audio.startswith(signature):
             raise RealtimeError(
-                f"audio looks like a {kind} file: send raw 16-bit little-endian PCM samples, base64-encoded",
+                f"audio looks like {kind} file: send raw 16-bit little-endian PCM samples, base64-encoded",
                 code="invalid_audio",
                 param="audio",
             )

@@ -35,8 +35,32 @@ from gateway.realtime.session import RealtimeSession, SessionEndedError, Session
 
 SUBPROTOCOL = "realtime"
 HEARTBEAT_S = 30.0  # pings find connections that died without a close
+LINGER_S = 5.0  # how long a closed socket waits for the client's side to close too
 CLOSE_FULL, CLOSE_GOING_AWAY = 1013, 1001
 LIVE_PAGE = Path(__file__).resolve().parent.parent / "static" / "live.html"
+
+
+class LingeringWebSocketResponse(web.WebSocketResponse):
+    """A WebSocket whose close half-closes the socket: the close frame and end-of-stream go out, and what the
+    client still sends is read and dropped (aiohttp's parser stops at a closed socket) until it closes its side.
+    Closing at once would leave unread bytes, and the kernel then answers with a reset that the client may see
+    before the close frame: a client cut off in the middle of a frame over the limit would get no 1009."""
+
+    def _close_transport(self) -> None:  # aiohttp's hook for every close of the socket (pinned in pyproject)
+        transport = self._req.transport if self._req is not None else None
+        if transport is not None and transport.can_write_eof() and not transport.is_closing():
+            transport.write_eof()
+        else:
+            super()._close_transport()
+
+
+async def _linger(request: web.Request) -> None:
+    """Wait until the client has closed its side (at most LINGER_S), before aiohttp closes the socket."""
+    deadline = asyncio.get_running_loop().time() + LINGER_S
+    while request.transport is not None and not request.transport.is_closing():
+        if asyncio.get_running_loop().time() > deadline:
+            return
+        await asyncio.sleep(0.05)
 
 
 def _dialect(request: web.Request) -> Dialect:
@@ -45,7 +69,7 @@ def _dialect(request: web.Request) -> Dialect:
 
 async def realtime(request: web.Request) -> web.StreamResponse:
     app, config = request.app, request.app[CONFIG]
-    ws = web.WebSocketResponse(
+    ws = LingeringWebSocketResponse(
         protocols=(SUBPROTOCOL,), max_msg_size=config.realtime_max_frame_bytes, heartbeat=HEARTBEAT_S
     )
     if not ws.can_prepare(request).ok:
@@ -76,6 +100,7 @@ async def realtime(request: web.Request) -> web.StreamResponse:
         await _refuse(ws, refusal, CLOSE_FULL if isinstance(refusal, TooManyRequestsError) else CLOSE_GOING_AWAY)
     finally:
         metrics.realtime_sessions.labels(outcome).inc()
+        await _linger(request)
     return ws
 
 

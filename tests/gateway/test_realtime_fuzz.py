@@ -91,7 +91,7 @@ async def _flood(http: aiohttp.ClientSession, gateway: GatewayProcess) -> Outcom
 
 
 async def _huge(http: aiohttp.ClientSession, gateway: GatewayProcess) -> Outcome:
-    return await _hostile_session(http, gateway, ["x" * (2 * 1024 * 1024 + 512)])  # just over: the write completes
+    return await _hostile_session(http, gateway, ["x" * (8 * 1024 * 1024)])  # the server reads it to its end: 1009
 
 
 def _never_reads(gateway: GatewayProcess) -> socket.socket:

@@ -66,8 +66,12 @@ def test_input_audio_refuses_what_is_not_pcm16() -> None:
         audio.append(b"\0\0\0")
     with pytest.raises(RealtimeError, match="looks like a FLAC file"):
         audio.append(b"fLaC\0\0")
+    with pytest.raises(RealtimeError, match="looks like an MP3 file"):
+        audio.append(b"ID3\x04\0\0")
     resampled = audio.append(np.zeros(24000, dtype="<i2").tobytes())
     assert 15900 < resampled.size <= 16000 and audio.received_ms == 1000
+    audio.append(np.full(2400, -1025, dtype="<i2").tobytes())  # starts b"\xff\xfb", an MP3 frame sync: still PCM
+    assert audio.received_ms == 1100
 
 
 def test_a_session_update_of_either_dialect() -> None:
