@@ -41,21 +41,21 @@ LIVE_PAGE = Path(__file__).resolve().parent.parent / "static" / "live.html"
 
 
 class LingeringWebSocketResponse(web.WebSocketResponse):
-    """A WebSocket whose close half-closes the socket: the close frame and end-of-stream go out, and what the
-    client still sends is read and dropped (aiohttp's parser stops at a closed socket) until it closes its side.
-    Closing at once would leave unread bytes, and the kernel then answers with a reset that the client may see
-    before the close frame: a client cut off in the middle of a frame over the limit would get no 1009."""
+    """A WebSocket whose socket stays open after the close frame, for the route to close once the client has
+    closed its side (`_linger`). What the client still sends is read and dropped (aiohttp's parser stops at a
+    closed WebSocket). Closing at once would leave unread bytes, and the kernel then answers with a reset that
+    the client may see before the close frame: a client cut off in the middle of a frame over the limit would
+    get no 1009. Half-closing would not do either: a client whose socket ends cannot send its closing reply,
+    and aiohttp's client then reports 1006."""
 
     def _close_transport(self) -> None:  # aiohttp's hook for every close of the socket (pinned in pyproject)
         transport = self._req.transport if self._req is not None else None
-        if transport is not None and transport.can_write_eof() and not transport.is_closing():
-            transport.write_eof()
-        else:
+        if transport is None or transport.is_closing():
             super()._close_transport()
 
 
 async def _linger(request: web.Request) -> None:
-    """Wait until the client has closed its side (at most LINGER_S), before aiohttp closes the socket."""
+    """Wait until the client has closed the connection (at most LINGER_S); aiohttp closes it after the handler."""
     deadline = asyncio.get_running_loop().time() + LINGER_S
     while request.transport is not None and not request.transport.is_closing():
         if asyncio.get_running_loop().time() > deadline:
