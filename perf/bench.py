@@ -32,7 +32,7 @@ from export.sources import BUNDLED_NAMES, bundled_sources
 from perf.accuracy import mixed_error_rate
 from perf.datasets import DATASETS, WARM_UP_CLIP, Clip, load_dataset
 from perf.measure import GpuUtilization, InferenceCounts, PeakRss, average_batches, gpu_name, inference_counts
-from perf.provenance import provenance
+from perf.provenance import host, provenance
 from perf.targets import (
     FASTER_WHISPER_PRECISION,
     Answer,
@@ -341,7 +341,7 @@ def pooled_wer(results: Sequence[PassResult], datasets: dict[str, list[LoadedCli
 
 def _machine() -> dict[str, object]:
     return {
-        "cpus": os.cpu_count(),
+        **host(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "gpu": gpu_name(),

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 import time
-from pathlib import Path
 
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni")  # the vector extensions ONNX Runtime's int8 kernels use
+from whisper_runtime.host import CPU_FLAGS, this_host
 
 
 def provenance(module: str, argv: list[str] | None) -> dict[str, str]:
@@ -21,21 +19,14 @@ def provenance(module: str, argv: list[str] | None) -> dict[str, str]:
 
 
 def host() -> dict[str, object]:
-    """The CPU model, core count and the vector extensions that matter to ONNX Runtime's int8 kernels."""
-    cpu, flags = "unknown CPU", set[str]()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                cpu = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    return {"cpu": cpu, "cpus": os.cpu_count(), "flags": [flag for flag in CPU_FLAGS if flag in flags]}
+    """The CPU model, usable CPUs, the vector extensions that matter to ONNX Runtime's kernels, its version and
+    execution providers (whisper_runtime.host, as the service's calibration records them)."""
+    return this_host().as_dict()
 
 
 def describe_host(machine: dict[str, object]) -> str:
-    """One line for a report: `host()`'s CPU, core count and flags."""
+    """One line for a report: `host()`'s CPU, core count, flags and ONNX Runtime."""
     flags = ", ".join(machine["flags"]) or f"none of {', '.join(CPU_FLAGS)}"  # type: ignore[arg-type]
-    return f"{machine['cpu']}, {machine['cpus']} CPUs ({flags})"
+    providers = ", ".join(machine.get("providers", []))  # type: ignore[arg-type]
+    runtime = f"; ONNX Runtime {machine['onnxruntime']} ({providers})" if "onnxruntime" in machine else ""
+    return f"{machine['cpu']}, {machine['cpus']} CPUs ({flags}){runtime}"

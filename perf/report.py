@@ -20,6 +20,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from perf.provenance import describe_host
+
 Result = dict[str, Any]
 
 
@@ -172,6 +174,11 @@ def _overrides(triton_config: list[str] | None) -> str:
     return f" with `{','.join(triton_config)}`" if triton_config else ""
 
 
+def _host_line(machine: dict[str, Any]) -> str:
+    """The host's CPU and ONNX Runtime (results before these were recorded: the core count only)."""
+    return describe_host(machine) if "cpu" in machine else f"{machine['cpus']} CPUs"
+
+
 def write_report(document: dict[str, Any], path: Path) -> None:
     by_dataset: dict[str, list[Result]] = defaultdict(list)
     for result in document["results"]:
@@ -180,7 +187,7 @@ def write_report(document: dict[str, Any], path: Path) -> None:
     lines = [
         "# Benchmark report",
         "",
-        f"Made {document['created']} by `{document['command']}` on {machine['cpus']} CPUs "
+        f"Made {document['created']} by `{document['command']}` on {_host_line(machine)} "
         f"({machine['platform']}), {machine['gpu'] or 'no GPU'}. Triton profile `{configuration['profile']}`"
         f"{_overrides(configuration.get('triton_config'))}; "
         f"runtime {configuration['runtime_workers']} workers; {configuration['threads']} threads for in-process "

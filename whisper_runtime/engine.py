@@ -53,14 +53,17 @@ def load_encoder(model: ModelFiles, options: EngineOptions) -> WhisperEncoder:
     )
 
 
-def load_token_decoder(model: ModelFiles, options: EngineOptions) -> TokenDecoder:
+def load_decoder_sessions(model: ModelFiles, options: EngineOptions) -> DecoderSessions:
     layout = model.layout
-    sessions = DecoderSessions(
+    return DecoderSessions(
         create_session(model.weights(layout.decoder(options.precision)), options.session),
         create_session(model.weights(layout.decoder_with_past(options.precision)), options.session),
         model.spec.decoder_layers,
     )
-    return TokenDecoder(sessions, model.tokenizer, model.spec)
+
+
+def load_token_decoder(model: ModelFiles, options: EngineOptions) -> TokenDecoder:
+    return TokenDecoder(load_decoder_sessions(model, options), model.tokenizer, model.spec)
 
 
 def load_decoder(model: ModelFiles, options: EngineOptions) -> WindowDecoder:

@@ -1,0 +1,50 @@
+"""The per-host precision: measured on the real export, chosen by speed, recorded, and measured again only when
+the host or the export changes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from whisper_runtime import calibration
+from whisper_runtime.calibration import calibrated_precisions, choose_precision
+from whisper_runtime.host import this_host
+from whisper_runtime.repository import DEFAULT_MODEL
+
+
+def test_int8_is_chosen_only_where_it_is_clearly_faster() -> None:
+    assert choose_precision({"int8": 0.4, "fp32": 0.8}) == "int8"  # a VNNI host
+    assert choose_precision({"int8": 0.9, "fp32": 0.8}) == "fp32"  # a host where fp32 wins
+    assert choose_precision({"int8": 0.79, "fp32": 0.8}) == "fp32"  # within the margin: fp32's accuracy wins
+
+
+def test_the_host_names_its_cpu_flags(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("model name\t: AMD EPYC 7B13\nflags\t\t: fpu sse2 avx avx2 fma\n")
+    host = this_host(cpuinfo)
+    assert host.cpu == "AMD EPYC 7B13" and host.flags == ("avx2",)
+    assert "CPUExecutionProvider" in host.providers and host.cpus >= 1
+
+
+def test_a_calibration_is_measured_recorded_and_reused(
+    repository: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = tmp_path / "calibration.json"
+    (measured,) = calibrated_precisions(repository, [DEFAULT_MODEL], record).values()
+    assert set(measured.seconds) == {"int8", "fp32"} and all(s > 0 for s in measured.seconds.values())
+    assert measured.precision == choose_precision(measured.seconds)
+    document = json.loads(record.read_text())
+    assert document["host"] == this_host().as_dict() and document["models"][DEFAULT_MODEL]["precision"]
+
+    def measure_again(*_: object) -> None:
+        raise AssertionError("measured again on the same host and export")
+
+    monkeypatch.setattr(calibration, "calibrate", measure_again)
+    assert calibrated_precisions(repository, [DEFAULT_MODEL], record)[DEFAULT_MODEL] == measured
+
+    document["host"]["cpu"] = "another CPU"
+    record.write_text(json.dumps(document))
+    with pytest.raises(AssertionError, match="measured again"):
+        calibrated_precisions(repository, [DEFAULT_MODEL], record)

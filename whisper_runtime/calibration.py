@@ -1,0 +1,147 @@
+"""Which precision runs a model faster on this host: the same work timed in int8 and fp32, and its record.
+
+int8 is twice as fast as fp32 where the CPU has VNNI, and barely faster (or slower) where it has AVX2 only, so
+the precision is measured, not assumed. The work is one 10 s window encoded and TOKENS decoder steps with the
+KV cache, teacher-forced so that both precisions decode the same number of tokens; the rounds alternate between
+the precisions so that a host whose speed drifts moves both alike. The choice is kept in a JSON record with the
+host and the export it was measured on, and measured again only when either changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from whisper_runtime.audio import SAMPLE_RATE
+from whisper_runtime.engine import EngineOptions, load_decoder_sessions, load_encoder
+from whisper_runtime.host import Host, this_host
+from whisper_runtime.model_files import ModelFiles
+from whisper_runtime.prompts import PromptRules
+from whisper_runtime.repository import DEFAULT_REPOSITORY, PRECISIONS, Precision, exported_models, file_sha256
+from whisper_runtime.sessions import SessionOptions
+
+TOKENS = 40  # decoder steps per run: the text of a 10 s LibriSpeech clip
+ROUNDS = 5  # timed runs per precision, after one warm-up run each
+BUDGET_S = 10.0  # rounds stop early past this (each precision keeps at least one timed run)
+INT8_MARGIN = 1.05  # int8 must be this much faster to be chosen: its error rate is a little higher
+FORCED_TEXT = " And so my fellow Americans, ask not what your country can do for you, ask what you can do."
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One model's measurement: median seconds per run of each precision, and the precision chosen."""
+
+    model: str
+    export: str  # the sha256 of the export's manifest: its weights
+    seconds: dict[str, float]
+    precision: Precision
+    created: str
+
+
+def choose_precision(seconds: dict[str, float]) -> Precision:
+    """int8 where it is at least INT8_MARGIN times faster than fp32, else fp32."""
+    return "int8" if seconds["fp32"] >= INT8_MARGIN * seconds["int8"] else "fp32"
+
+
+def _workload(files: ModelFiles, precision: Precision, threads: int) -> Callable[[], None]:
+    """One run of the calibration's work in `precision`, ready to be timed."""
+    options = EngineOptions(precision=precision, session=SessionOptions(intra_op_threads=threads))
+    encoder, sessions = load_encoder(files, options), load_decoder_sessions(files, options)
+    rng = np.random.default_rng(0)
+    features = encoder.features([(0.1 * rng.standard_normal(10 * SAMPLE_RATE)).astype(np.float32)])
+    special = files.tokenizer.special
+    prompt = PromptRules(special).build(language="en" if special.multilingual else None)
+    text = files.tokenizer.encode(FORCED_TEXT)
+    forced = [np.array([text[step % len(text)]]) for step in range(TOKENS)]
+
+    def run() -> None:
+        _, cache = sessions.first_step([prompt], encoder.encode(features))
+        for token in forced:
+            _, cache = sessions.next_step(token, cache)
+
+    return run
+
+
+def measure(files: ModelFiles, threads: int, precisions: Sequence[Precision] = PRECISIONS) -> dict[str, float]:
+    """Median seconds per run of each precision, rounds interleaved, within BUDGET_S."""
+    runs = {precision: _workload(files, precision, threads) for precision in precisions}
+    for run in runs.values():
+        run()  # warm-up: first-run allocations are not the steady state
+    timings: dict[str, list[float]] = {precision: [] for precision in precisions}
+    deadline = time.monotonic() + BUDGET_S
+    for _ in range(ROUNDS):
+        for precision, run in runs.items():
+            start = time.perf_counter()
+            run()
+            timings[precision].append(time.perf_counter() - start)
+        if time.monotonic() > deadline:
+            break
+    return {precision: round(statistics.median(times), 4) for precision, times in timings.items()}
+
+
+def calibrate(files: ModelFiles, threads: int = 1) -> Calibration:
+    seconds = measure(files, threads)
+    return Calibration(
+        model=files.name,
+        export=file_sha256(files.layout.manifest),
+        seconds=seconds,
+        precision=choose_precision(seconds),
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+
+
+def _recorded(record: Path, host: Host) -> dict[str, dict]:
+    """The record's calibrations by model, where it was made on `host`; none otherwise."""
+    try:
+        document = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return {}
+    return document.get("models", {}) if document.get("host") == host.as_dict() else {}
+
+
+def calibrated_precisions(repository: Path, models: Sequence[str], record: Path) -> dict[str, Calibration]:
+    """Each model's calibration: from `record` where it holds one of this host and this export, else measured
+    now (one model at a time) and written to `record`."""
+    host = this_host()
+    recorded = _recorded(record, host)
+    calibrations: dict[str, Calibration] = {}
+    for model in models:
+        files = ModelFiles.load(repository, model)
+        kept = recorded.get(model)
+        if kept is not None and kept.get("export") == file_sha256(files.layout.manifest):
+            calibrations[model] = Calibration(**kept)
+        else:
+            calibrations[model] = calibrate(files)
+    document = {"host": host.as_dict(), "models": {**recorded, **{m: asdict(c) for m, c in calibrations.items()}}}
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(document, indent=2) + "\n")
+    return calibrations
+
+
+def describe(calibration: Calibration) -> str:
+    seconds = ", ".join(f"{precision} {s * 1000:.0f} ms" for precision, s in calibration.seconds.items())
+    return f"{calibration.model}: {calibration.precision} ({seconds} per calibration run)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m whisper_runtime.calibration", description=__doc__)
+    parser.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    parser.add_argument("--model", dest="models", nargs="+", help="default: every exported model")
+    parser.add_argument("--record", type=Path, required=True, help="the JSON record to read and write")
+    args = parser.parse_args(argv)
+    models = args.models or exported_models(args.repository)
+    for calibration in calibrated_precisions(args.repository, models, args.record).values():
+        print(describe(calibration))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
