@@ -15,6 +15,7 @@ from whisper_runtime.sessions import SessionOptions
 
 # The launcher sets these for the server process; they win over config.pbtxt parameters.
 PRECISION_ENV = "DATTAVANI_PRECISION"
+MODEL_PRECISIONS_ENV = "DATTAVANI_MODEL_PRECISIONS"  # JSON {whisper model: precision}: the launcher's choice per model
 INTRA_OP_THREADS_ENV = "DATTAVANI_INTRA_OP_THREADS"
 WHISPER_MODEL_PARAMETER = "whisper_model"  # the exported Whisper model a Triton model serves
 
@@ -36,12 +37,14 @@ def _parameters(model_config: Mapping) -> dict[str, str]:
 
 def read_model_settings(args: Mapping[str, str], environ: Mapping[str, str] = os.environ) -> ModelSettings:
     """Settings from the `args` Triton passes to `initialize`, with environment overrides. A version added
-    by a rollout serves the precision its `version.json` names, whatever the environment says."""
+    by a rollout serves the precision its `version.json` names, whatever the environment says; else the
+    launcher's choice for the model, else DATTAVANI_PRECISION, else config.pbtxt."""
     parameters = _parameters(json.loads(args["model_config"]))
     repository = Path(args["model_repository"]).resolve().parent
     whisper_model, version = parameters[WHISPER_MODEL_PARAMETER], args["model_version"]
     precision = (
         version_precision(ModelLayout(repository, whisper_model, version))
+        or json.loads(environ.get(MODEL_PRECISIONS_ENV) or "{}").get(whisper_model)
         or environ.get(PRECISION_ENV)
         or parameters.get("precision")
         or DEFAULT_PRECISION

@@ -6,10 +6,11 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from triton_server.launcher import PROFILES, TritonLaunchError, TritonServer, TritonSettings
-from whisper_runtime.repository import DEFAULT_PRECISION, DEFAULT_REPOSITORY, PRECISIONS
+from whisper_runtime.repository import DEFAULT_REPOSITORY, PRECISIONS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,13 +24,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--http-port", type=int, default=defaults.http_port)
     parser.add_argument("--grpc-port", type=int, default=defaults.grpc_port)
     parser.add_argument("--metrics-port", type=int, default=defaults.metrics_port)
-    parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION)
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, help="default: each model's faster on this host (measured once, recorded)"
+    )
     parser.add_argument(
         "--profile", choices=PROFILES, help="fused or pipeline (default: pipeline with a GPU, else fused)"
     )
     parser.add_argument("--intra-op-threads", type=int, help="ONNX Runtime threads per model instance")
     parser.add_argument("--example-audio", type=Path, help="audio file named in the example command printed")
     return parser
+
+
+def _precisions(precisions: Mapping[str, str]) -> str:
+    return ", ".join(f"{model} {precision}" for model, precision in precisions.items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     models = settings.served_models
     print(
         f"\nTriton is ready: HTTP {settings.http_url}, gRPC {settings.grpc_url}, metrics {settings.metrics_url}"
-        f" (precision {settings.precision}, profile {settings.serving_profile}; models {', '.join(models)})"
+        f" (profile {settings.serving_profile}; {_precisions(server.precisions)})"
         f"\nTranscribe a file with tritonclient:\n"
         f"  .venv/bin/python -m triton_server.client --url {settings.grpc_url} --model {models[0]} {audio}\n",
         flush=True,

@@ -15,6 +15,7 @@ Whisper model's name; one server serves every exported model unless told which.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -27,8 +28,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Literal, get_args
 
-from triton_models.settings import INTRA_OP_THREADS_ENV, PRECISION_ENV
+from triton_models.settings import INTRA_OP_THREADS_ENV, MODEL_PRECISIONS_ENV
 from triton_server.child_process import ChildProcess, ChildStartError, answers_ok
+from whisper_runtime.calibration import calibrated_precisions
+from whisper_runtime.errors import ModelFilesError
 from whisper_runtime.repository import DEFAULT_PRECISION, DEFAULT_REPOSITORY, Precision, exported_models
 from whisper_runtime.sessions import gpu_available
 
@@ -59,7 +62,7 @@ class TritonSettings:
     http_port: int = 8000
     grpc_port: int = 8001
     metrics_port: int = 8002
-    precision: Precision = DEFAULT_PRECISION
+    precision: Precision | None = None  # None: each model's faster on this host (model_precisions)
     profile: Profile | None = None  # None: default_profile()
     intra_op_threads: int | None = None  # None: each model's config.pbtxt decides
     workdir: Path = PROJECT_ROOT / ".run" / "triton"
@@ -76,6 +79,10 @@ class TritonSettings:
         if not models:
             raise TritonLaunchError(f"no model is exported in {self.repository}: run `make export`")
         return models
+
+    @property
+    def calibration_record(self) -> Path:
+        return self.workdir / "calibration.json"
 
     @property
     def serving_profile(self) -> Profile:
@@ -137,14 +144,28 @@ def prepare_backends(installation: TritonInstallation, workdir: Path) -> Path:
     return backends
 
 
-def server_environment(settings: TritonSettings, installation: TritonInstallation) -> dict[str, str]:
+def model_precisions(settings: TritonSettings) -> dict[str, Precision]:
+    """The precision of each served model: the one set, else the faster on this host, measured once per host
+    and export (whisper_runtime.calibration) and kept in the run directory's calibration record."""
+    if settings.precision is not None:
+        return dict.fromkeys(settings.served_models, settings.precision)
+    try:
+        calibrations = calibrated_precisions(settings.repository, settings.served_models, settings.calibration_record)
+    except ModelFilesError as exc:
+        raise TritonLaunchError(f"the precision could not be measured: {exc}") from exc
+    return {model: calibration.precision for model, calibration in calibrations.items()}
+
+
+def server_environment(
+    settings: TritonSettings, installation: TritonInstallation, precisions: dict[str, Precision]
+) -> dict[str, str]:
     env = dict(os.environ)
     interpreter_bin = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([interpreter_bin, env.get("PATH", "")])
     library_dirs = [str(sysconfig.get_config_var("LIBDIR")), str(installation.library_dir)]
     env["LD_LIBRARY_PATH"] = os.pathsep.join([*library_dirs, env.get("LD_LIBRARY_PATH", "")]).rstrip(os.pathsep)
     env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env[PRECISION_ENV] = settings.precision
+    env[MODEL_PRECISIONS_ENV] = json.dumps(precisions)
     if settings.intra_op_threads is not None:
         env[INTRA_OP_THREADS_ENV] = str(settings.intra_op_threads)
     return env
@@ -198,6 +219,7 @@ class TritonServer:
         self.settings = settings or TritonSettings()
         self._log = log
         self._child: ChildProcess | None = None
+        self.precisions: dict[str, Precision] = {}  # each served model's, once started
 
     @property
     def pid(self) -> int | None:
@@ -206,10 +228,11 @@ class TritonServer:
     def start(self) -> TritonServer:
         installation = TritonInstallation.locate()
         backends = prepare_backends(installation, self.settings.workdir)
+        self.precisions = model_precisions(self.settings)
         self._child = ChildProcess(
             "tritonserver",
             server_command(self.settings, installation, backends),
-            server_environment(self.settings, installation),
+            server_environment(self.settings, installation, self.precisions),
             stop_timeout_s=self.settings.stop_timeout_s,
             log=self._log,
             own_session=True,  # a Ctrl-C meant for the caller reaches Triton through stop()

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 import sysconfig
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.audio_files import JFK, JFK_TEXT, normalize
 from tests.banner import banner_line
-from triton_models.settings import PRECISION_ENV, read_model_settings
+from triton_models.settings import MODEL_PRECISIONS_ENV, PRECISION_ENV, read_model_settings
 from triton_server.launcher import (
     TritonInstallation,
     TritonLaunchError,
@@ -20,6 +22,7 @@ from triton_server.launcher import (
     TritonSettings,
     default_profile,
     free_port_block,
+    model_precisions,
     prepare_backends,
     profile_args,
     server_environment,
@@ -38,10 +41,23 @@ def test_backend_dir_carries_the_stub_for_this_interpreter(tmp_path: Path) -> No
 
 
 def test_environment_puts_this_interpreter_and_its_libpython_first() -> None:
-    env = server_environment(TritonSettings(precision="fp32"), TritonInstallation.locate())
+    env = server_environment(TritonSettings(), TritonInstallation.locate(), {"whisper-base": "fp32"})
     assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
     assert env["LD_LIBRARY_PATH"].split(":")[0] == sysconfig.get_config_var("LIBDIR")
-    assert env[PRECISION_ENV] == "fp32"
+    assert json.loads(env[MODEL_PRECISIONS_ENV]) == {"whisper-base": "fp32"}
+
+
+def test_a_precision_set_overrides_the_calibration_and_none_set_is_calibrated_once(
+    repository: Path, tmp_path: Path
+) -> None:
+    settings = TritonSettings(repository=repository, models=("whisper-tiny.en",), workdir=tmp_path)
+    assert model_precisions(replace(settings, precision="fp32")) == {"whisper-tiny.en": "fp32"}
+    assert not settings.calibration_record.exists()  # a set precision measures nothing
+    calibrated = model_precisions(settings)
+    record = json.loads(settings.calibration_record.read_text())
+    assert calibrated == {"whisper-tiny.en": record["models"]["whisper-tiny.en"]["precision"]}
+    with pytest.raises(TritonLaunchError, match="whisper_spec.json is missing"):
+        model_precisions(replace(settings, repository=tmp_path, models=("broken",)))
 
 
 def test_model_settings_take_the_launcher_environment_over_config_parameters(tmp_path: Path) -> None:
@@ -54,6 +70,8 @@ def test_model_settings_take_the_launcher_environment_over_config_parameters(tmp
     assert read_model_settings(args, environ={}).engine.precision == "int8"
     assert read_model_settings(args, environ={}).engine.session.intra_op_threads == 2
     assert read_model_settings(args, environ={PRECISION_ENV: "fp32"}).engine.precision == "fp32"
+    chosen = {MODEL_PRECISIONS_ENV: '{"whisper-base": "fp32", "whisper-tiny.en": "int8"}', PRECISION_ENV: "int8"}
+    assert read_model_settings(args, environ=chosen).engine.precision == "fp32"
     assert read_model_settings(args, environ={}).repository == tmp_path
     assert read_model_settings(args, environ={}).whisper_model == "whisper-base"
 
@@ -97,7 +115,7 @@ def test_the_pipeline_profile_is_the_default_only_where_a_gpu_provider_exists(mo
 def test_a_model_that_cannot_load_fails_the_start(tmp_path: Path) -> None:
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "config.pbtxt").write_text('backend: "no_such_backend"\n')
-    settings = TritonSettings(repository=tmp_path, models=("broken",), workdir=tmp_path / "run")
+    settings = TritonSettings(repository=tmp_path, models=("broken",), workdir=tmp_path / "run", precision="int8")
     settings = with_ports(settings, free_port_block(3))
     with pytest.raises(TritonLaunchError, match="exited"):
         TritonServer(settings, log=(tmp_path / "log").open("wb")).start()
