@@ -21,7 +21,7 @@ from gateway.app_keys import ADMISSION, MODELS
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.models import ModelCatalog
 from gateway.realtime.route import close_sessions
-from triton_server.launcher import TritonLaunchError, TritonServer, TritonSettings, with_ports
+from triton_server.launcher import TritonLaunchError, TritonServer, TritonSettings, describe_precisions, with_ports
 
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf s request_id=%{X-Request-ID}o served_by=%{X-Served-By}o'
 log = logging.getLogger("gateway")
@@ -112,10 +112,15 @@ def main(argv: list[str] | None = None) -> int:
             triton_log = stack.enter_context((settings.workdir / "triton.log").open("ab"))
             print(f"starting Triton (log: {settings.workdir / 'triton.log'}) ...", flush=True)
             try:
-                stack.enter_context(TritonServer(settings, log=triton_log))
+                triton = stack.enter_context(TritonServer(settings, log=triton_log))
             except TritonLaunchError as exc:
                 print(f"gateway: Triton failed to start: {exc}", file=sys.stderr)
                 return 1
+            print(
+                f"Triton serves {describe_precisions(triton.precisions)} (calibrated on this host: "
+                f"{settings.calibration_record})",
+                flush=True,
+            )
         asyncio.run(serve(app, config, _banner(config, app[MODELS], args.dev_key_file, args.example_audio)))
     return 0
 

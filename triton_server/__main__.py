@@ -6,10 +6,9 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Mapping
 from pathlib import Path
 
-from triton_server.launcher import PROFILES, TritonLaunchError, TritonServer, TritonSettings
+from triton_server.launcher import PROFILES, TritonLaunchError, TritonServer, TritonSettings, describe_precisions
 from whisper_runtime.repository import DEFAULT_REPOSITORY, PRECISIONS
 
 
@@ -33,10 +32,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--intra-op-threads", type=int, help="ONNX Runtime threads per model instance")
     parser.add_argument("--example-audio", type=Path, help="audio file named in the example command printed")
     return parser
-
-
-def _precisions(precisions: Mapping[str, str]) -> str:
-    return ", ".join(f"{model} {precision}" for model, precision in precisions.items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     models = settings.served_models
     print(
         f"\nTriton is ready: HTTP {settings.http_url}, gRPC {settings.grpc_url}, metrics {settings.metrics_url}"
-        f" (profile {settings.serving_profile}; {_precisions(server.precisions)})"
+        f" (profile {settings.serving_profile}; {describe_precisions(server.precisions)})"
         f"\nTranscribe a file with tritonclient:\n"
         f"  .venv/bin/python -m triton_server.client --url {settings.grpc_url} --model {models[0]} {audio}\n",
         flush=True,

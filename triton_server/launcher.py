@@ -156,6 +156,10 @@ def model_precisions(settings: TritonSettings) -> dict[str, Precision]:
     return {model: calibration.precision for model, calibration in calibrations.items()}
 
 
+def describe_precisions(precisions: dict[str, Precision]) -> str:
+    return ", ".join(f"{model} {precision}" for model, precision in precisions.items())
+
+
 def server_environment(
     settings: TritonSettings, installation: TritonInstallation, precisions: dict[str, Precision]
 ) -> dict[str, str]:

@@ -56,7 +56,7 @@ def test_a_precision_set_overrides_the_calibration_and_none_set_is_calibrated_on
     calibrated = model_precisions(settings)
     record = json.loads(settings.calibration_record.read_text())
     assert calibrated == {"whisper-tiny.en": record["models"]["whisper-tiny.en"]["precision"]}
-    with pytest.raises(TritonLaunchError, match="whisper_spec.json is missing"):
+    with pytest.raises(TritonLaunchError, match=r"whisper_spec\.json is missing"):
         model_precisions(replace(settings, repository=tmp_path, models=("broken",)))
 
 
