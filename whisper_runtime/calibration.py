@@ -107,6 +107,16 @@ def _recorded(record: Path, host: Host) -> dict[str, dict]:
     return document.get("models", {}) if document.get("host") == host.as_dict() else {}
 
 
+def _kept(entry: object, export: str) -> Calibration | None:
+    """A recorded calibration of this export, None if there is none (or it is of another export, or unreadable)."""
+    if not isinstance(entry, dict) or entry.get("export") != export:
+        return None
+    try:
+        return Calibration(**entry)
+    except TypeError:  # written by another version of this module
+        return None
+
+
 def calibrated_precisions(repository: Path, models: Sequence[str], record: Path) -> dict[str, Calibration]:
     """Each model's calibration: from `record` where it holds one of this host and this export, else measured
     now (one model at a time) and written to `record`."""
@@ -115,11 +125,8 @@ def calibrated_precisions(repository: Path, models: Sequence[str], record: Path)
     calibrations: dict[str, Calibration] = {}
     for model in models:
         files = ModelFiles.load(repository, model)
-        kept = recorded.get(model)
-        if kept is not None and kept.get("export") == file_sha256(files.layout.manifest):
-            calibrations[model] = Calibration(**kept)
-        else:
-            calibrations[model] = calibrate(files)
+        kept = _kept(recorded.get(model), file_sha256(files.layout.manifest))
+        calibrations[model] = kept or calibrate(files)
     document = {"host": host.as_dict(), "models": {**recorded, **{m: asdict(c) for m, c in calibrations.items()}}}
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(document, indent=2) + "\n")

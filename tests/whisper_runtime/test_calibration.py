@@ -28,7 +28,7 @@ def test_the_host_names_its_cpu_flags(tmp_path: Path) -> None:
     assert "CPUExecutionProvider" in host.providers and host.cpus >= 1
 
 
-def test_a_calibration_is_measured_recorded_and_reused(
+def test_a_calibration_is_measured_recorded_and_reused_until_the_host_or_export_changes(
     repository: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     record = tmp_path / "calibration.json"
@@ -44,7 +44,12 @@ def test_a_calibration_is_measured_recorded_and_reused(
     monkeypatch.setattr(calibration, "calibrate", measure_again)
     assert calibrated_precisions(repository, [DEFAULT_MODEL], record)[DEFAULT_MODEL] == measured
 
-    document["host"]["cpu"] = "another CPU"
-    record.write_text(json.dumps(document))
-    with pytest.raises(AssertionError, match="measured again"):
-        calibrated_precisions(repository, [DEFAULT_MODEL], record)
+    changed = [
+        {**document, "host": {**document["host"], "cpu": "another CPU"}},
+        {**document, "models": {DEFAULT_MODEL: {**document["models"][DEFAULT_MODEL], "export": "another export"}}},
+        {**document, "models": {DEFAULT_MODEL: {"export": document["models"][DEFAULT_MODEL]["export"]}}},
+    ]
+    for other in changed:
+        record.write_text(json.dumps(other))
+        with pytest.raises(AssertionError, match="measured again"):
+            calibrated_precisions(repository, [DEFAULT_MODEL], record)
