@@ -87,11 +87,12 @@ def measure(files: ModelFiles, threads: int, precisions: Sequence[Precision] = P
     return {precision: round(statistics.median(times), 4) for precision, times in timings.items()}
 
 
-def calibrate(files: ModelFiles, threads: int = 1) -> Calibration:
+def calibrate(files: ModelFiles, export: str, threads: int = 1) -> Calibration:
+    """`files` measured now; `export` is the sha256 of its manifest, recorded with the result."""
     seconds = measure(files, threads)
     return Calibration(
         model=files.name,
-        export=file_sha256(files.layout.manifest),
+        export=export,
         seconds=seconds,
         precision=choose_precision(seconds),
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -125,8 +126,8 @@ def calibrated_precisions(repository: Path, models: Sequence[str], record: Path)
     calibrations: dict[str, Calibration] = {}
     for model in models:
         files = ModelFiles.load(repository, model)
-        kept = _kept(recorded.get(model), file_sha256(files.layout.manifest))
-        calibrations[model] = kept or calibrate(files)
+        export = file_sha256(files.layout.manifest)
+        calibrations[model] = _kept(recorded.get(model), export) or calibrate(files, export)
     document = {"host": host.as_dict(), "models": {**recorded, **{m: asdict(c) for m, c in calibrations.items()}}}
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(document, indent=2) + "\n")
