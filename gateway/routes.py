@@ -134,8 +134,9 @@ def record_windows(metrics: GatewayMetrics, windows: WindowLog, model: str) -> N
 
 
 async def models(request: web.Request) -> web.Response:
-    """Every served model, then the default's aliases, each with what it can do (OpenAI's fields, then ours)."""
-    catalog = request.app[MODELS]
+    """Every served model, then the default's aliases, each with what it can do (OpenAI's fields, then ours) and
+    the precisions each backend runs it in now."""
+    catalog, chains = request.app[MODELS], request.app[CHAINS]
     served = [*catalog.models.items(), *((alias, catalog.default) for alias in catalog.aliases)]
     return web.json_response(
         {
@@ -149,6 +150,7 @@ async def models(request: web.Request) -> web.Response:
                     "model": model.name,
                     "default": model is catalog.default,
                     **model.capabilities(),
+                    "precisions": {backend.name: backend.precisions for backend in chains[model.name].backends},
                 }
                 for name, model in served
             ],

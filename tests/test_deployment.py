@@ -4,6 +4,7 @@ mount exists, every DATTAVANI_* variable is one the code reads, and ports match 
 from __future__ import annotations
 
 import ast
+import json
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -13,11 +14,14 @@ import yaml
 
 from gateway.config import ENV_PREFIX, GatewayConfig
 from triton_models.settings import INTRA_OP_THREADS_ENV, PRECISION_ENV
+from triton_server.calibrated import CALIBRATION_RECORD_ENV, named_models
 from triton_server.launcher import TritonSettings, profile_args
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILES = ["Dockerfile.triton", "Dockerfile.gateway"]
-KNOWN_ENV = {ENV_PREFIX + f.name.upper() for f in fields(GatewayConfig)} | {PRECISION_ENV, INTRA_OP_THREADS_ENV}
+KNOWN_ENV = {ENV_PREFIX + f.name.upper() for f in fields(GatewayConfig)} | {
+    PRECISION_ENV, INTRA_OP_THREADS_ENV, CALIBRATION_RECORD_ENV,
+}  # fmt: skip
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
@@ -55,7 +59,10 @@ def _copied_into_the_final_stage(dockerfile: str) -> set[str]:
 @pytest.mark.parametrize(
     ("dockerfile", "entry_points"),
     [
-        ("Dockerfile.triton", sorted((ROOT / "model_repository").glob("*/1/model.py"))),
+        (
+            "Dockerfile.triton",  # the models, and the command that calibrates them before Triton starts
+            [*sorted((ROOT / "model_repository").glob("*/1/model.py")), ROOT / "triton_server" / "calibrated.py"],
+        ),
         ("Dockerfile.gateway", sorted((ROOT / "gateway").rglob("*.py"))),
     ],
 )
@@ -89,6 +96,15 @@ def test_triton_image_exposes_the_launcher_ports_and_serves_every_model() -> Non
     assert all(f'"{arg}"' in text for arg in profile_args("fused", models))  # what the launcher runs natively
 
 
+def test_triton_image_calibrates_before_it_becomes_tritonserver() -> None:
+    dockerfile = (ROOT / "Dockerfile.triton").read_text().replace("\\\n", "")
+    image_command = json.loads(dockerfile.split("\nCMD ", 1)[1].splitlines()[0])
+    assert image_command[:4] == ["python", "-m", "triton_server.calibrated", "tritonserver"]
+    assert f"{PRECISION_ENV}=" not in dockerfile.replace(f"{PRECISION_ENV}=int8 or fp32", "")  # nothing fixed
+    # it calibrates the models the server loads, from the repository the server reads
+    assert named_models(image_command[3:]) == (Path("/models"), set(GatewayConfig().models))
+
+
 def test_compose_shows_the_gpu_profile_the_launcher_would_pick_there() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     assert all(f'"{arg}"' in text for arg in profile_args("pipeline", GatewayConfig().models))
@@ -110,7 +126,7 @@ def test_compose_wires_gateway_to_triton_with_names_the_code_reads() -> None:
     assert set(gateway_env) <= KNOWN_ENV
     assert gateway_env["DATTAVANI_TRITON_URL"] == f"triton:{TritonSettings().grpc_port}"
     assert gateway_env["DATTAVANI_TRITON_METRICS_URL"] == f"http://triton:{TritonSettings().metrics_port}/metrics"
-    assert set(services["triton"]["environment"]) <= KNOWN_ENV
+    assert set(services["triton"].get("environment", {})) <= KNOWN_ENV
     assert f"{GatewayConfig().port}:{GatewayConfig().port}" in services["gateway"]["ports"]
 
 

@@ -13,6 +13,9 @@ Out: `TRANSCRIPTS`, `TOKENS` (rows padded with TOKEN_PADDING), `AVG_LOGPROB`, `N
 `FINAL_TEMPERATURE` (the temperature of the decoding kept) and `TOKEN_TIMES` (the kept segments'
 text token times, padded with TIME_PADDING; only padding where word timestamps were not asked for).
 Between the pipeline profile's two models: `ENCODER_OUTPUT` (hidden states per row).
+
+Beside the tensors, every loaded version of a model says on Triton's metrics port which precision it runs:
+`PRECISION_METRIC{model="<whisper model>",version="<n>",precision="int8"} 1` (the gateway reads it).
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ WORD_TIMESTAMPS = "WORD_TIMESTAMPS"
 FINAL_TEMPERATURE = "FINAL_TEMPERATURE"
 TOKEN_TIMES = "TOKEN_TIMES"  # noqa: S105  # nosec B105  # a tensor name, not a secret
 DECODING_OUTPUTS = (TRANSCRIPTS, TOKENS, AVG_LOGPROB, NO_SPEECH_PROB, LANGUAGE, FINAL_TEMPERATURE, TOKEN_TIMES)
+
+PRECISION_METRIC = "dattavani_model_precision"  # a gauge of Triton's custom metrics, labels PRECISION_LABELS
+PRECISION_LABELS = ("model", "version", "precision")
 
 TOKEN_PADDING = -1  # TOKENS rows are padded to the batch's longest row with this value
 TIME_PADDING = -1.0  # and TOKEN_TIMES rows with this one (at least one column: Triton has no empty rows)

@@ -10,7 +10,7 @@ import numpy as np
 
 from triton_models import contract
 from triton_models.settings import read_model_settings
-from triton_models.stub import execute_batch, input_array, request_windows, required_array
+from triton_models.stub import PrecisionGauge, execute_batch, input_array, request_windows, required_array
 from whisper_runtime.audio import N_SAMPLES
 from whisper_runtime.engine import load_decoder
 from whisper_runtime.window_decoder import WindowRequest
@@ -20,6 +20,10 @@ class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         settings = read_model_settings(args)
         self.decoder = load_decoder(settings.model_files(), settings.engine)
+        self.precision_gauge = PrecisionGauge(settings)
+
+    def finalize(self) -> None:
+        self.precision_gauge.remove()
 
     def execute(self, requests: list[Any]) -> list[Any]:
         return execute_batch(requests, self._rows, self._decode)

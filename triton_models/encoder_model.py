@@ -10,7 +10,7 @@ import numpy as np
 
 from triton_models import contract
 from triton_models.settings import read_model_settings
-from triton_models.stub import execute_batch, request_clips
+from triton_models.stub import PrecisionGauge, execute_batch, request_clips
 from whisper_runtime.engine import load_encoder
 
 
@@ -18,6 +18,10 @@ class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         settings = read_model_settings(args)
         self.encoder = load_encoder(settings.model_files(), settings.engine)
+        self.precision_gauge = PrecisionGauge(settings)
+
+    def finalize(self) -> None:
+        self.precision_gauge.remove()
 
     def execute(self, requests: list[Any]) -> list[Any]:
         return execute_batch(requests, self._rows, self._encode)

@@ -13,12 +13,33 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from triton_models import contract
+from triton_models.settings import ModelSettings
 from whisper_runtime.errors import InvalidInputError
 from whisper_runtime.prompts import PromptRules
 from whisper_runtime.window_decoder import WindowRequest
 
 Parsed = TypeVar("Parsed")
 Outputs = dict[str, np.ndarray]
+
+
+class PrecisionGauge:
+    """The series saying on Triton's metrics port which precision a loaded version runs: 1 from `initialize`
+    until `finalize` removes it (Triton keeps a series the model does not remove, even once it is unloaded)."""
+
+    def __init__(self, settings: ModelSettings) -> None:
+        self._family = pb_utils.MetricFamily(
+            name=contract.PRECISION_METRIC,
+            description="1 for the precision each loaded version of a Whisper model runs in (int8 or fp32).",
+            kind=pb_utils.MetricFamily.GAUGE,
+        )
+        labels = (settings.whisper_model, settings.version, settings.engine.precision)
+        self._metric: Any = self._family.Metric(labels=dict(zip(contract.PRECISION_LABELS, labels, strict=True)))
+        self._metric.set(1)
+
+    def remove(self) -> None:
+        """Remove the series (the metric first: Triton refuses to delete a family whose metrics remain)."""
+        self._metric = None
+        self._family = None
 
 
 def input_array(request: Any, name: str) -> np.ndarray | None:

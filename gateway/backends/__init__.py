@@ -49,7 +49,7 @@ class Served:
     version: str
 
 
-class TranscriptionBackend(Protocol):
+class WindowBackend(Protocol):
     name: str
 
     async def decode_window(
@@ -64,3 +64,12 @@ class TranscriptionBackend(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class TranscriptionBackend(WindowBackend, Protocol):
+    """A backend of a model's chain (a pool of Triton endpoints, or the CPU fallback)."""
+
+    @property
+    def precisions(self) -> list[str]:
+        """The precisions the model runs in here now (int8, fp32; endpoints of a pool may differ)."""
+        ...

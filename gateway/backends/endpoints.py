@@ -2,7 +2,8 @@
 Kubernetes headless Service lists one per ready pod), resolved again every `refresh_s`.
 
 Each endpoint has one long-lived gRPC client, shared by the models it serves, a count of the requests in
-flight to it (the balancing key) and, where configured, the URL of its metrics.
+flight to it (the balancing key) and, where configured, the URL of its metrics, from which the precision each
+loaded model version runs in is read (`triton_models.contract.PRECISION_METRIC`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ import logging
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import aiohttp
 import tritonclient.grpc.aio as grpcclient
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.backends.triton import CHANNEL_ARGS
 from gateway.config import Discovery
+from triton_models.contract import PRECISION_METRIC
 
 log = logging.getLogger("gateway.endpoints")
 
 HOST_PLACEHOLDER = "{host}"  # in a metrics URL: each endpoint's host
+METRICS_TIMEOUT_S = 2.0
 
 
 @dataclass(eq=False)
@@ -30,6 +35,33 @@ class TritonEndpoint:
     client: grpcclient.InferenceServerClient
     metrics_url: str | None
     in_flight: int = 0
+    precisions: dict[tuple[str, str], str] = field(default_factory=dict)  # (model, version) -> precision
+
+
+def precisions_in(exposition: str) -> dict[tuple[str, str], str]:
+    """(model, version) -> precision, from the PRECISION_METRIC series of a Triton's metrics text."""
+    series = "\n".join(line for line in exposition.splitlines() if line.startswith(PRECISION_METRIC))
+    return {
+        (sample.labels["model"], sample.labels["version"]): sample.labels["precision"]
+        for family in text_string_to_metric_families(series)
+        for sample in family.samples
+        if sample.value == 1 and {"model", "version", "precision"} <= sample.labels.keys()
+    }
+
+
+async def read_precisions(endpoint: TritonEndpoint, session: aiohttp.ClientSession) -> None:
+    """The endpoint's precisions as its metrics say now; kept as they were when its metrics cannot be read."""
+    if endpoint.metrics_url is None:
+        return
+    try:
+        timeout = aiohttp.ClientTimeout(total=METRICS_TIMEOUT_S)
+        async with session.get(endpoint.metrics_url, timeout=timeout) as response:
+            response.raise_for_status()
+            exposition = await response.text()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.info("cannot read the metrics of Triton at %s (%s)", endpoint.address, exc)
+        return
+    endpoint.precisions = precisions_in(exposition)
 
 
 def split_address(address: str) -> tuple[str, int]:

@@ -13,7 +13,7 @@ from gateway.errors import BackendTimeoutError, FallbackUnavailableError
 from whisper_runtime.engine import EngineOptions, WhisperEngine
 from whisper_runtime.errors import ModelFilesError
 from whisper_runtime.model_files import ModelFiles
-from whisper_runtime.repository import MODEL_VERSION
+from whisper_runtime.repository import MODEL_VERSION, Precision
 from whisper_runtime.window_decoder import WindowRequest
 
 
@@ -23,9 +23,15 @@ class FallbackBackend:
     name = "fallback"
 
     def __init__(
-        self, engine: WhisperEngine | None, concurrency: int, load_error: str = "", load_seconds: float | None = None
+        self,
+        engine: WhisperEngine | None,
+        precision: Precision,
+        concurrency: int,
+        load_error: str = "",
+        load_seconds: float | None = None,
     ) -> None:
         self._engine = engine
+        self._precision = precision
         self.version = MODEL_VERSION  # the export's own version: the fallback loads what the export wrote
         self._load_error = load_error
         self.load_seconds = load_seconds
@@ -39,8 +45,12 @@ class FallbackBackend:
         try:
             engine = WhisperEngine.load(model, options)
         except ModelFilesError as exc:
-            return cls(None, concurrency, load_error=str(exc))
-        return cls(engine, concurrency, load_seconds=time.perf_counter() - started)
+            return cls(None, options.precision, concurrency, load_error=str(exc))
+        return cls(engine, options.precision, concurrency, load_seconds=time.perf_counter() - started)
+
+    @property
+    def precisions(self) -> list[str]:
+        return [] if self._engine is None else [self._precision]
 
     async def decode_window(
         self, pcm: np.ndarray, window: WindowRequest | None, request_id: str, deadline: Deadline
@@ -61,7 +71,7 @@ class FallbackBackend:
     async def check(self) -> ComponentHealth:
         if self._engine is None:
             return ComponentHealth("down", f"not loaded: {self._load_error}")
-        return ComponentHealth("ok", "in-process model loaded")
+        return ComponentHealth("ok", f"in-process model loaded ({self._precision})")
 
     async def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

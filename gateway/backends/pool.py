@@ -22,7 +22,7 @@ import numpy as np
 from aiobreaker import CircuitBreaker, CircuitBreakerError, CircuitBreakerState
 from opentelemetry import trace
 
-from gateway.backends import ComponentHealth, Deadline, Served, TranscriptionBackend
+from gateway.backends import ComponentHealth, Deadline, Served, WindowBackend
 from gateway.backends.resilience import RetryPolicy
 from gateway.errors import BackendError, BackendUnavailableError, CircuitOpenError, VersionMovedError
 from whisper_runtime.window_decoder import WindowRequest
@@ -35,9 +35,10 @@ class EndpointLoad(Protocol):
 
     address: str
     in_flight: int
+    precisions: dict[tuple[str, str], str]  # (model, version) -> the precision it runs in, where known
 
 
-class EndpointBackend(TranscriptionBackend, Protocol):
+class EndpointBackend(WindowBackend, Protocol):
     """One model on one endpoint (gateway.backends.triton.TritonBackend)."""
 
     version: str
@@ -100,11 +101,16 @@ class Member:
             log.info("Triton endpoint %s re-admitted: %s", self.address, self.health.message)
             self.breaker.close()
 
-    def report(self) -> dict[str, object]:
+    def precision(self, model: str) -> str | None:
+        """The precision the endpoint runs the version of `model` served in (None: its metrics do not say)."""
+        return self.load.precisions.get((model, self.backend.version))
+
+    def report(self, model: str) -> dict[str, object]:
         return {
             "status": "ok" if self.admitted else "down",
             "message": self.health.message,
             "version": self.backend.version,
+            "precision": self.precision(model),
             "in_flight": self.load.in_flight,
             "breaker": self.breaker.current_state.name.lower(),
         }
@@ -188,11 +194,17 @@ class EndpointPool:
         if self._on_attempt is not None:
             self._on_attempt(member.address, self.model, outcome)
 
+    @property
+    def precisions(self) -> list[str]:
+        """The precisions the admitted endpoints run the model in, as their metrics say."""
+        found = {member.precision(self.model) for member in self.members.values() if member.admitted}
+        return sorted(precision for precision in found if precision is not None)
+
     async def check(self) -> ComponentHealth:
         """The members' last checks (the watch keeps them fresh): ok while any endpoint is admitted."""
         admitted = sum(member.admitted for member in self.members.values())
         message = f"{admitted} of {len(self.members)} Triton endpoints serve {self.model}"
-        parts = {address: member.report() for address, member in self.members.items()}
+        parts = {address: member.report(self.model) for address, member in self.members.items()}
         return ComponentHealth("ok" if admitted else "down", message, parts)
 
     async def close(self) -> None:

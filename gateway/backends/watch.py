@@ -1,5 +1,6 @@
 """The Triton side of the gateway kept current in the background: endpoints discovered (DNS), each model's
-pool given a member per endpoint, and every member checked, every `interval_s`."""
+pool given a member per endpoint, every member checked and each endpoint's precisions read, every
+`interval_s`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from gateway.backends.endpoints import EndpointDirectory, TritonEndpoint
+import aiohttp
+
+from gateway.backends.endpoints import EndpointDirectory, TritonEndpoint, read_precisions
 from gateway.backends.pool import EndpointPool, Member
 from gateway.backends.resilience import new_breaker
 from gateway.backends.triton import TritonBackend
@@ -29,8 +32,15 @@ def member_factory(config: GatewayConfig, model: str) -> Callable[[TritonEndpoin
 
 
 class TritonWatch:
-    def __init__(self, directory: EndpointDirectory, config: GatewayConfig, pools: list[EndpointPool]) -> None:
+    def __init__(
+        self,
+        directory: EndpointDirectory,
+        config: GatewayConfig,
+        pools: list[EndpointPool],
+        session: aiohttp.ClientSession,
+    ) -> None:
         self.directory = directory
+        self._session = session
         self.pools = pools
         self._factories = {pool.model: member_factory(config, pool.model) for pool in pools}
         self._interval_s = config.canary_interval_s
@@ -39,7 +49,10 @@ class TritonWatch:
         await self.directory.refresh()
         for pool in self.pools:
             pool.sync(self.directory.endpoints, self._factories[pool.model])
-        await asyncio.gather(*(pool.watch() for pool in self.pools))
+        endpoints = list(self.directory.endpoints.values())
+        await asyncio.gather(
+            *(pool.watch() for pool in self.pools), *(read_precisions(e, self._session) for e in endpoints)
+        )
 
     async def run(self) -> None:
         """Rounds forever, `interval_s` apart; a round that fails is logged and the next one runs."""

@@ -31,7 +31,14 @@ def test_the_real_gateway_reports_each_component(gateway: GatewayProcess) -> Non
         assert triton["message"] == f"1 of 1 Triton endpoints serve {name}"
         ((endpoint, state),) = triton["endpoints"].items()
         assert re.fullmatch(r"127\.0\.0\.1:\d+", endpoint)
-        assert (state["status"], state["version"], state["breaker"]) == ("ok", "1", "closed")
+        # the session's Triton serves int8 (tests/conftest.py), as its metrics say; the fallback is configured so
+        assert (state["status"], state["version"], state["precision"], state["breaker"]) == (
+            "ok",
+            "1",
+            "int8",
+            "closed",
+        )
+        assert model["backends"]["fallback"]["message"] == "in-process model loaded (int8)"
         assert all(backend["status"] == "ok" for backend in model["backends"].values())
     assert all(component["status"] == "ok" for component in body["components"].values())
     minimal = requests.get(f"{gateway.url}/health/ready/minimal", timeout=30)  # no key: for probes

@@ -184,6 +184,7 @@ def test_models_lists_each_model_with_what_it_can_do(gateway: GatewayProcess) ->
     )  # fmt: skip
     assert (tiny["translation"], tiny["languages"], tiny["default"]) == (False, ["en"], True)
     assert (alias["model"], alias["default"]) == (DEFAULT_MODEL, True)
+    assert all(entry["precisions"] == {"triton": ["int8"], "fallback": ["int8"]} for entry in models.values())
 
 
 @pytest.fixture(scope="module")

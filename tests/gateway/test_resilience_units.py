@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -70,6 +70,7 @@ class FaultSource:
 class Load:
     address: str
     in_flight: int = 0
+    precisions: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def forever(outcome: str | Exception) -> Iterator[str | Exception]:
@@ -137,6 +138,7 @@ async def test_a_failing_check_ejects_and_no_call_is_made() -> None:
             "status": "down",
             "message": "canary inference failed",
             "version": "1",
+            "precision": None,
             "in_flight": 0,
             "breaker": "closed",
         }
@@ -320,3 +322,18 @@ async def test_health_checks_are_cached_for_their_ttl() -> None:
     await asyncio.sleep(0.25)
     await cached.get()
     assert len(runs) == 2
+
+
+async def test_the_pool_names_the_precisions_its_admitted_endpoints_run_the_served_version_in() -> None:
+    a, b = FaultSource("a", forever("x")), FaultSource("b", forever("x"))
+    pool = await pool_of(a, b)
+    pool.members["a"].load.precisions[("m", "1")] = "int8"
+    pool.members["b"].load.precisions.update({("m", "1"): "fp32", ("other", "1"): "int8"})
+    assert pool.precisions == ["fp32", "int8"]
+    b.health = ComponentHealth("down", "canary inference failed")
+    await pool.watch()
+    assert pool.precisions == ["int8"]
+    a.version = "2"  # a version whose precision the endpoint's metrics do not say (yet)
+    assert pool.precisions == []
+    parts = (await pool.check()).parts
+    assert parts is not None and parts["a"]["precision"] is None and parts["b"]["precision"] == "fp32"

@@ -36,6 +36,7 @@ FIRST_WINDOW = DecodingResult(
 
 class ScriptedBackend:
     name = "triton"
+    precisions = ("int8",)
 
     def __init__(self, script: Iterator[DecodingResult | Exception]) -> None:
         self._script = script
