@@ -31,7 +31,7 @@ from whisper_runtime.sessions import SessionOptions
 TOKENS = 40  # decoder steps per run: the text of a 10 s LibriSpeech clip
 ROUNDS = 5  # timed runs per precision, after one warm-up run each
 BUDGET_S = 10.0  # rounds stop early past this (each precision keeps at least one timed run)
-INT8_MARGIN = 1.05  # int8 must be this much faster to be chosen: its error rate is a little higher
+INT8_MARGIN = 1.05  # int8 must be this much faster to be chosen: a tie within noise keeps the reference precision
 FORCED_TEXT = " And so my fellow Americans, ask not what your country can do for you, ask what you can do."
 
 
