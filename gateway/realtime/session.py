@@ -175,7 +175,7 @@ class RealtimeSession:
         self._previous_item: str | None = None
         self._finals: asyncio.Queue[Committed] = asyncio.Queue()
         self._finals_busy = False
-        self._wake = asyncio.Event()  # an utterance opened: decode its first partial now
+        self._wake = asyncio.Event()  # an utterance opened, or a final let one be decoded: its partial now
         self._partial: asyncio.Task[tuple[str, WindowLog]] | None = None
         self._send_lock = asyncio.Lock()
         self._rate = EventRate(self._config.realtime_max_events_per_s)
@@ -388,6 +388,7 @@ class RealtimeSession:
 
     def _open(self, start_ms: int) -> Utterance:
         utterance = Utterance(self._ids.item(), start_ms, time.monotonic())
+        self._wake.set()
         utterance.span = self._services.tracer.start_span("realtime utterance")
         utterance.span.set_attributes(
             {"dattavani.item_id": utterance.item_id, "dattavani.request_id": self._request_id}
@@ -536,6 +537,8 @@ class RealtimeSession:
                 continue
             finally:
                 self._finals_busy = False
+                if self._utterance is not None:
+                    self._wake.set()  # the next utterance opened while this final held its partials back
                 if span is not None:
                     span.set_attribute("dattavani.audio_seconds", round(committed.seconds, 3))
                     span.end()
