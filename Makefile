@@ -10,7 +10,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 EXTRAS := serve,export,dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps export serve test rollout rollback rehearse lint typecheck security kubernetes pytest bench bench-models bench-features report bench-gate bench-gate-baseline load soak scaleout rollout-bench realtime-bench perf-analyzer fuzz connections clean
+.PHONY: help deps export serve test rollout rollback rehearse lint typecheck security kubernetes pytest bench bench-avx2 bench-models bench-features report bench-gate bench-gate-baseline load soak scaleout rollout-bench realtime-bench perf-analyzer fuzz connections clean
 
 help:
 	@echo "make serve   set up, export the models if needed, start Triton and the gateway on 127.0.0.1"
@@ -27,9 +27,9 @@ $(DEPS_STAMP): pyproject.toml | $(PY)
 	touch $@
 
 # Debian packages the tests need: Prometheus with promtool, Alertmanager's amtool, Chromium (the live page's
-# headless-browser test), and kubectl (renders the
+# headless-browser test), a C compiler (perf/avx2_host.c), and kubectl (renders the
 # Kubernetes manifests) unless one is on PATH already. Installed only when missing.
-APT_PACKAGES := prometheus prometheus-alertmanager chromium $(if $(shell command -v kubectl),,kubernetes-client)
+APT_PACKAGES := prometheus prometheus-alertmanager chromium gcc libc6-dev $(if $(shell command -v kubectl),,kubernetes-client)
 
 $(RUN)/apt-installed: Makefile
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -136,6 +136,14 @@ bench: export
 	  --out perf/results/bench.json
 	$(MAKE) bench-models
 	$(MAKE) bench-features
+
+# The benchmark as on an AVX2-only CPU (docs/performance.md, "Per host"): every process sees CPUID without AVX512,
+# VNNI or AMX (perf/avx2_host.py; needs the cpuid_fault CPU flag), so ONNX Runtime, CTranslate2 and numpy run their
+# AVX2 kernels: issue #18's run (the gateway at concurrency 4 against the bare runtime and faster-whisper's three
+# forms, int8 and fp32, on LibriSpeech; about 6 minutes on 2 cores). Writes perf/results/avx2/bench.{json,md}.
+bench-avx2: export
+	$(PY) -m perf.avx2_host $(PY) -m perf.bench --targets gateway,runtime,faster-whisper --datasets librispeech \
+	  --precisions int8,fp32 --concurrency 4 --repeats 2 --out perf/results/avx2/bench.json
 
 # The model table (README, docs/performance.md): each model through the gateway against faster-whisper on the same
 # weights, int8 and fp32, concurrency 1 and 4: tiny.en on LibriSpeech and eval-short, base on LibriSpeech and the

@@ -25,8 +25,11 @@ def host() -> dict[str, object]:
 
 
 def describe_host(machine: dict[str, object]) -> str:
-    """One line for a report: `host()`'s CPU, core count, flags and ONNX Runtime."""
+    """One line for a report: `host()`'s CPU, core count, flags (and what a CPUID mask hid) and ONNX Runtime."""
     flags = ", ".join(machine["flags"]) or f"none of {', '.join(CPU_FLAGS)}"  # type: ignore[arg-type]
+    if machine.get("cpuid_mask"):
+        hidden = ", ".join(machine["hidden"])  # type: ignore[arg-type]
+        flags += f"; CPUID masked to {machine['cpuid_mask']} by perf.avx2_host, hiding {hidden}"
     providers = ", ".join(machine.get("providers", []))  # type: ignore[arg-type]
     runtime = f"; ONNX Runtime {machine['onnxruntime']} ({providers})" if "onnxruntime" in machine else ""
     return f"{machine['cpu']}, {machine['cpus']} CPUs ({flags}){runtime}"

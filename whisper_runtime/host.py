@@ -11,17 +11,28 @@ import onnxruntime as ort
 # The vector extensions ONNX Runtime's kernels choose between (int8: VNNI on AVX512 or AVX, AMX tiles).
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
 
+# Set by perf/avx2_host.py for the processes whose CPUID it masks: the CPU_FLAGS each mask leaves them.
+CPUID_MASK_VARIABLE = "DATTAVANI_CPUID_MASK"
+CPUID_MASKS = {"avx2": ("avx2",)}
+
 
 @dataclass(frozen=True)
 class Host:
     cpu: str
     cpus: int
-    flags: tuple[str, ...]  # those of CPU_FLAGS the CPU has
+    flags: tuple[str, ...]  # those of CPU_FLAGS the process's kernels see
     onnxruntime: str
     providers: tuple[str, ...]
+    cpuid_mask: str | None = None  # the CPU has more (`hidden`) but CPUID shows the process only `flags`
+    hidden: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "flags": list(self.flags), "providers": list(self.providers)}
+        return {
+            **asdict(self),
+            "flags": list(self.flags),
+            "providers": list(self.providers),
+            "hidden": list(self.hidden),
+        }
 
 
 def usable_cpus() -> int:
@@ -30,7 +41,8 @@ def usable_cpus() -> int:
 
 
 def this_host(cpuinfo: Path = Path("/proc/cpuinfo")) -> Host:
-    """The CPU model (from `cpuinfo`), usable CPUs, vector extensions, ONNX Runtime's version and providers."""
+    """The CPU model (from `cpuinfo`), usable CPUs, vector extensions (as a CPUID mask leaves them), ONNX Runtime's
+    version and providers."""
     cpu, flags = "unknown CPU", set[str]()
     try:
         for line in cpuinfo.read_text().splitlines():
@@ -41,10 +53,15 @@ def this_host(cpuinfo: Path = Path("/proc/cpuinfo")) -> Host:
                 flags = set(value.split())
     except OSError:
         pass
+    present = tuple(flag for flag in CPU_FLAGS if flag in flags)
+    mask = os.environ.get(CPUID_MASK_VARIABLE)
+    seen = tuple(flag for flag in present if flag in CPUID_MASKS[mask]) if mask in CPUID_MASKS else present
     return Host(
         cpu=cpu,
         cpus=usable_cpus(),
-        flags=tuple(flag for flag in CPU_FLAGS if flag in flags),
+        flags=seen,
         onnxruntime=ort.__version__,
         providers=tuple(ort.get_available_providers()),
+        cpuid_mask=mask if seen != present else None,
+        hidden=tuple(flag for flag in present if flag not in seen),
     )

@@ -10,7 +10,7 @@ import pytest
 
 from whisper_runtime import calibration
 from whisper_runtime.calibration import calibrated_precisions, choose_precision
-from whisper_runtime.host import this_host
+from whisper_runtime.host import CPUID_MASK_VARIABLE, this_host
 from whisper_runtime.repository import DEFAULT_MODEL
 
 
@@ -26,6 +26,20 @@ def test_the_host_names_its_cpu_flags(tmp_path: Path) -> None:
     host = this_host(cpuinfo)
     assert host.cpu == "AMD EPYC 7B13" and host.flags == ("avx2",)
     assert "CPUExecutionProvider" in host.providers and host.cpus >= 1
+
+
+def test_a_host_whose_cpuid_is_masked_names_the_mask_and_what_it_hides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("model name\t: Intel Xeon\nflags\t\t: avx avx2 avx512f avx512_vnni amx_int8\n")
+    unmasked = this_host(cpuinfo)
+    monkeypatch.setenv(CPUID_MASK_VARIABLE, "avx2")
+    masked = this_host(cpuinfo)
+    assert masked.flags == ("avx2",) and masked.cpuid_mask == "avx2"
+    assert masked.hidden == ("avx512f", "avx512_vnni", "amx_int8") and masked.as_dict() != unmasked.as_dict()
+    cpuinfo.write_text("model name\t: AMD EPYC 7B13\nflags\t\t: avx avx2\n")  # nothing to hide: not masked
+    assert this_host(cpuinfo).cpuid_mask is None and this_host(cpuinfo).hidden == ()
 
 
 def test_a_calibration_is_measured_recorded_and_reused_until_the_host_or_export_changes(
