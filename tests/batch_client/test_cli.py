@@ -25,6 +25,7 @@ from devstack.gateway_process import GatewayProcess
 from perf.datasets import load_dataset
 from tests.audio_files import AUDIO_DIR, JFK, JFK_TEXT, LIBRISPEECH, normalize
 from tests.gateway_process import TEST_API_KEY, gateway_env
+from tests.languages import ENGLISH_FUNCTION_WORDS, ENGLISH_PRONOUNS, GERMAN_FUNCTION_WORDS, words_of
 from triton_server.launcher import TritonServer
 
 EVAL_SHORT = AUDIO_DIR / "eval" / "short"
@@ -356,7 +357,8 @@ def test_a_multilingual_model_translates_and_a_given_language_is_sent(gateway: G
         gateway.url, str(german), "--out", str(tmp_path / "en"), "--model", "whisper-base", "--translate"
     )
     assert translated.returncode == 0, translated.stderr
-    english = (tmp_path / "en" / "de-fleurs-001.txt").read_text().lower().split()
-    assert {"the", "was"} & set(english), english
+    # English, though which English differs between hosts' int8 kernels (AMX: "He wrote everything he could, ...")
+    english = set(words_of((tmp_path / "en" / "de-fleurs-001.txt").read_text()))
+    assert english & (ENGLISH_FUNCTION_WORDS | ENGLISH_PRONOUNS) and not english & GERMAN_FUNCTION_WORDS, english
     refused = _run_cli(gateway.url, str(german), "--out", str(tmp_path / "de"), "--language", "de")
     assert refused.returncode == 1 and "unsupported_language" in refused.stderr  # the default model is English-only

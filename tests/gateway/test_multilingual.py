@@ -22,6 +22,7 @@ from tests.audio_files import JFK
 from tests.conftest import BASE
 from tests.gateway.http import AUTH, error_code
 from tests.gateway_process import TEST_API_KEY, gateway_env
+from tests.languages import english_share
 from tests.reference import reference_multilingual
 from triton_server.launcher import TritonServer
 from whisper_runtime.languages import LANGUAGES
@@ -29,10 +30,6 @@ from whisper_runtime.repository import DEFAULT_MODEL
 
 CLIPS = load_dataset("multilingual")
 ONE_PER_LANGUAGE = [next(clip for clip in CLIPS if clip.language == code) for code in ("de", "es", "fr", "pt")]
-# Words that make up a good share of any English sentence, and of none in these four languages.
-ENGLISH_FUNCTION_WORDS = frozenset(
-    ["the", "of", "and", "to", "is", "that", "it", "for", "was", "on", "with", "by", "are", "be", "this", "from"]
-)
 
 
 @pytest.fixture(scope="module")
@@ -95,18 +92,13 @@ def test_the_error_rate_is_within_a_point_of_faster_whisper_on_the_same_weights(
     assert ours_rate <= theirs_rate + 1.0
 
 
-def _english_share(text: str) -> float:
-    words = text.lower().replace(",", " ").replace(".", " ").split()
-    return sum(word in ENGLISH_FUNCTION_WORDS for word in words) / max(1, len(words))
-
-
 @pytest.mark.parametrize("clip", ONE_PER_LANGUAGE, ids=lambda clip: clip.language)
 def test_translations_come_back_in_english(client: OpenAI, gateway: GatewayProcess, clip: Clip) -> None:
     with clip.path.open("rb") as audio:
         translation = client.audio.translations.create(model=BASE, file=audio)
     transcript = _transcription(gateway.url, clip)["text"]
-    assert _english_share(translation.text) >= 0.15, translation.text
-    assert _english_share(transcript) < 0.05, transcript  # the same words in the spoken language are not English
+    assert english_share(translation.text) >= 0.15, translation.text
+    assert english_share(transcript) < 0.05, transcript  # the same words in the spoken language are not English
 
 
 @pytest.mark.parametrize("response_format", ["text", "srt", "vtt", "verbose_json"])
@@ -116,9 +108,9 @@ def test_translations_answer_in_every_format(client: OpenAI, response_format: st
         result = client.audio.translations.create(model=BASE, file=audio, response_format=response_format)  # type: ignore[call-overload]
     if response_format == "verbose_json":
         assert (result.task, result.language) == ("translate", "german")  # type: ignore[union-attr]
-        assert result.segments and _english_share(result.text) >= 0.15  # type: ignore[union-attr]
+        assert result.segments and english_share(result.text) >= 0.15  # type: ignore[union-attr]
     else:
-        assert _english_share(str(result)) >= 0.1, result
+        assert english_share(str(result)) >= 0.1, result
 
 
 def test_a_given_language_by_code_or_name_is_kept_and_reported(gateway: GatewayProcess) -> None:
@@ -138,7 +130,7 @@ def test_the_detected_language_is_in_a_header_on_plain_and_streamed_answers(gate
     streamed = _post(gateway, "translations", clip.path.read_bytes(), model=BASE, stream="true")
     assert streamed.status_code == 200 and streamed.headers["X-Spoken-Language"] == "fr"
     events = [json.loads(line[len("data: ") :]) for line in streamed.text.split("\n\n") if line]
-    assert events[-1]["type"] == "transcript.text.done" and _english_share(events[-1]["text"]) >= 0.1
+    assert events[-1]["type"] == "transcript.text.done" and english_share(events[-1]["text"]) >= 0.1
 
 
 def _post(gateway: GatewayProcess, route: str, audio: bytes, **fields: str) -> requests.Response:
