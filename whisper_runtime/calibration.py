@@ -30,7 +30,9 @@ from whisper_runtime.sessions import SessionOptions
 
 TOKENS = 40  # decoder steps per run: the text of a 10 s LibriSpeech clip
 ROUNDS = 5  # timed runs per precision, after one warm-up run each
-BUDGET_S = 10.0  # rounds stop early past this (each precision keeps at least one timed run)
+# The whole calibration (every model measured, loading and warm-up included) must take at most 30 s; rounds stop
+# once a model's share of this is spent (each precision keeps at least one timed run), leaving the rest to slack.
+BUDGET_S = 24.0
 INT8_MARGIN = 1.05  # int8 must be this much faster to be chosen: a tie within noise keeps the reference precision
 FORCED_TEXT = " And so my fellow Americans, ask not what your country can do for you, ask what you can do."
 
@@ -70,26 +72,29 @@ def _workload(files: ModelFiles, precision: Precision, threads: int) -> Callable
     return run
 
 
-def measure(files: ModelFiles, threads: int, precisions: Sequence[Precision] = PRECISIONS) -> dict[str, float]:
-    """Median seconds per run of each precision, rounds interleaved, within BUDGET_S."""
+def measure(
+    files: ModelFiles, threads: int, budget_s: float = BUDGET_S, precisions: Sequence[Precision] = PRECISIONS
+) -> dict[str, float]:
+    """Median seconds per run of each precision, rounds interleaved; a round starts only where one more would end
+    within `budget_s` (from loading the sessions on), and the first always does."""
+    deadline = time.monotonic() + budget_s
     runs = {precision: _workload(files, precision, threads) for precision in precisions}
     for run in runs.values():
         run()  # warm-up: first-run allocations are not the steady state
     timings: dict[str, list[float]] = {precision: [] for precision in precisions}
-    deadline = time.monotonic() + BUDGET_S
     for _ in range(ROUNDS):
         for precision, run in runs.items():
             start = time.perf_counter()
             run()
             timings[precision].append(time.perf_counter() - start)
-        if time.monotonic() > deadline:
+        if time.monotonic() + sum(times[-1] for times in timings.values()) > deadline:
             break
     return {precision: round(statistics.median(times), 4) for precision, times in timings.items()}
 
 
-def calibrate(files: ModelFiles, export: str, threads: int = 1) -> Calibration:
-    """`files` measured now; `export` is the sha256 of its manifest, recorded with the result."""
-    seconds = measure(files, threads)
+def calibrate(files: ModelFiles, export: str, budget_s: float = BUDGET_S, threads: int = 1) -> Calibration:
+    """`files` measured now, within `budget_s`; `export` is the sha256 of its manifest, recorded with the result."""
+    seconds = measure(files, threads, budget_s)
     return Calibration(
         model=files.name,
         export=export,
@@ -120,14 +125,25 @@ def _kept(entry: object, export: str) -> Calibration | None:
 
 def calibrated_precisions(repository: Path, models: Sequence[str], record: Path) -> dict[str, Calibration]:
     """Each model's calibration: from `record` where it holds one of this host and this export, else measured
-    now (one model at a time) and written to `record`."""
+    now (one model at a time, sharing BUDGET_S: each gets an equal part of what the ones before left) and written
+    to `record`."""
+    deadline = time.monotonic() + BUDGET_S
     host = this_host()
     recorded = _recorded(record, host)
     calibrations: dict[str, Calibration] = {}
+    unmeasured: list[tuple[ModelFiles, str]] = []
     for model in models:
         files = ModelFiles.load(repository, model)
         export = file_sha256(files.layout.manifest)
-        calibrations[model] = _kept(recorded.get(model), export) or calibrate(files, export)
+        kept = _kept(recorded.get(model), export)
+        if kept is None:
+            unmeasured.append((files, export))
+        else:
+            calibrations[model] = kept
+    for index, (files, export) in enumerate(unmeasured):
+        share = max(0.0, deadline - time.monotonic()) / (len(unmeasured) - index)
+        calibrations[files.name] = calibrate(files, export, share)
+    calibrations = {model: calibrations[model] for model in models}
     document = {"host": host.as_dict(), "models": {**recorded, **{m: asdict(c) for m, c in calibrations.items()}}}
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(document, indent=2) + "\n")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import BASE
 from whisper_runtime import calibration
 from whisper_runtime.calibration import calibrated_precisions, choose_precision
 from whisper_runtime.host import CPUID_MASK_VARIABLE, this_host
@@ -67,3 +68,22 @@ def test_a_calibration_is_measured_recorded_and_reused_until_the_host_or_export_
         record.write_text(json.dumps(other))
         with pytest.raises(AssertionError, match="measured again"):
             calibrated_precisions(repository, [DEFAULT_MODEL], record)
+
+
+def test_the_models_measured_share_one_budget_and_each_precision_is_still_timed_once(
+    repository: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    budgets: list[float] = []
+    real_calibrate = calibration.calibrate
+
+    def calibrate_within(files: object, export: str, budget_s: float) -> calibration.Calibration:
+        budgets.append(budget_s)
+        return real_calibrate(files, export, 0.0)  # type: ignore[arg-type]  # past its budget at once
+
+    monkeypatch.setattr(calibration, "calibrate", calibrate_within)
+    measured = calibrated_precisions(repository, [DEFAULT_MODEL, BASE], tmp_path / "calibration.json")
+    assert list(measured) == [DEFAULT_MODEL, BASE]
+    assert all(set(c.seconds) == {"int8", "fp32"} and all(s > 0 for s in c.seconds.values()) for c in measured.values())
+    first, second = budgets
+    assert calibration.BUDGET_S / 2 - 1 < first <= calibration.BUDGET_S / 2  # an equal part of the whole
+    assert first < second < calibration.BUDGET_S  # the rest of the whole: the first took less than its part
