@@ -19,7 +19,7 @@ from pathlib import Path
 from whisper_runtime.host import CPUID_MASK_VARIABLE
 
 SOURCE = Path(__file__).with_suffix(".c")
-BUILD_DIR = Path(".run/avx2-host")
+BUILD_DIR = SOURCE.parents[1] / ".run" / "avx2-host"
 # glibc chose its string functions before the library loads: its own tunable keeps it off AVX512 as well.
 GLIBC_TUNABLES = "glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD"
 
