@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from whisper_runtime.host import CPUID_MASK_VARIABLE
+from whisper_runtime.host import CPUID_MASK_VARIABLE, CPUINFO, read_cpuinfo
 
 SOURCE = Path(__file__).with_suffix(".c")
 BUILD_DIR = SOURCE.parents[1] / ".run" / "avx2-host"
@@ -41,9 +41,10 @@ def built_library(build_dir: Path = BUILD_DIR) -> Path:
     return library
 
 
-def masked_environment(library: Path, cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, str]:
+def masked_environment(library: Path, cpuinfo: Path = CPUINFO) -> dict[str, str]:
     """This process's environment with the library preloaded and the mask named for whisper_runtime.host."""
-    if "cpuid_fault" not in cpuinfo.read_text().split():
+    _, flags = read_cpuinfo(cpuinfo)
+    if "cpuid_fault" not in flags:
         raise CpuidFaultingUnavailableError(f"{cpuinfo} has no cpuid_fault flag: CPUID cannot be masked on this host")
     environment = dict(os.environ)
     preload = environment.get("LD_PRELOAD")

@@ -10,6 +10,7 @@ import onnxruntime as ort
 
 # The vector extensions ONNX Runtime's kernels choose between (int8: VNNI on AVX512 or AVX, AMX tiles).
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+CPUINFO = Path("/proc/cpuinfo")
 
 # Set by perf/avx2_host.py for the processes whose CPUID it masks: the CPU_FLAGS each mask leaves them.
 CPUID_MASK_VARIABLE = "DATTAVANI_CPUID_MASK"
@@ -40,19 +41,25 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def this_host(cpuinfo: Path = Path("/proc/cpuinfo")) -> Host:
-    """The CPU model (from `cpuinfo`), usable CPUs, vector extensions (as a CPUID mask leaves them), ONNX Runtime's
-    version and providers."""
-    cpu, flags = "unknown CPU", set[str]()
+def read_cpuinfo(cpuinfo: Path = CPUINFO) -> tuple[str, frozenset[str]]:
+    """The CPU model and the kernel's CPU flags (all of them) from `cpuinfo`; unknown and none if unreadable."""
+    cpu, flags = "unknown CPU", frozenset[str]()
     try:
         for line in cpuinfo.read_text().splitlines():
             key, _, value = line.partition(":")
             if key.strip() == "model name":
                 cpu = value.strip()
             elif key.strip() == "flags":
-                flags = set(value.split())
+                flags = frozenset(value.split())
     except OSError:
         pass
+    return cpu, flags
+
+
+def this_host(cpuinfo: Path = CPUINFO) -> Host:
+    """The CPU model (from `cpuinfo`), usable CPUs, vector extensions (as a CPUID mask leaves them), ONNX Runtime's
+    version and providers."""
+    cpu, flags = read_cpuinfo(cpuinfo)
     present = tuple(flag for flag in CPU_FLAGS if flag in flags)
     mask = os.environ.get(CPUID_MASK_VARIABLE)
     seen = tuple(flag for flag in present if flag in CPUID_MASKS[mask]) if mask in CPUID_MASKS else present
