@@ -73,17 +73,19 @@ def test_a_calibration_is_measured_recorded_and_reused_until_the_host_or_export_
 def test_the_models_measured_share_one_budget_and_each_precision_is_still_timed_once(
     repository: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    budgets: list[float] = []
+    clock, budgets = [1000.0], []  # the budget's clock moves only as the first model's measuring says
     real_calibrate = calibration.calibrate
 
     def calibrate_within(files: object, export: str, budget_s: float) -> calibration.Calibration:
         budgets.append(budget_s)
-        return real_calibrate(files, export, 0.0)  # type: ignore[arg-type]  # past its budget at once
+        measured = real_calibrate(files, export, 0.0)  # type: ignore[arg-type]  # past its budget at once
+        clock[0] += 3.0
+        return measured
 
     monkeypatch.setattr(calibration, "calibrate", calibrate_within)
+    monkeypatch.setattr(calibration.time, "monotonic", lambda: clock[0])
     measured = calibrated_precisions(repository, [DEFAULT_MODEL, BASE], tmp_path / "calibration.json")
     assert list(measured) == [DEFAULT_MODEL, BASE]
     assert all(set(c.seconds) == {"int8", "fp32"} and all(s > 0 for s in c.seconds.values()) for c in measured.values())
-    first, second = budgets
-    assert calibration.BUDGET_S / 2 - 1 < first <= calibration.BUDGET_S / 2  # an equal part of the whole
-    assert first < second < calibration.BUDGET_S  # the rest of the whole: the first took less than its part
+    # an equal part of the whole, then all the first left: the first took 3 s of its half
+    assert budgets == [calibration.BUDGET_S / 2, calibration.BUDGET_S - 3.0]
