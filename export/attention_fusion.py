@@ -163,14 +163,15 @@ def fuse_encoder_attention(encoder: Path, checkpoint: Path) -> int:
         raise ExportError(f"fused {fused} of the encoder's {config.encoder_layers} attention layers in {encoder}")
     onnx.checker.check_model(model)
     features = np.random.default_rng(0).uniform(-1.5, 1.5, (1, config.num_mel_bins, 3000)).astype(np.float32)
-    deviation = float(np.abs(_encode(model.SerializeToString(), features) - _encode(exported, features)).max())
+    deviation = float(np.abs(encode_with(model.SerializeToString(), features) - encode_with(exported, features)).max())
     if deviation > FUSION_TOLERANCE:
         raise VerificationError(f"the fused encoder deviates by {deviation:.2g} from the exported one")
     onnx.save(model, encoder)
     return fused
 
 
-def _encode(model: bytes, features: np.ndarray) -> np.ndarray:
+def encode_with(model: bytes, features: np.ndarray) -> np.ndarray:
+    """The hidden states of serialized encoder `model` for `features`, on ONNX Runtime's CPU provider."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])

@@ -1,5 +1,5 @@
-"""The export pipeline: source -> HF checkpoint -> ONNX fp32 (encoder attention fused; the aligner for word
-times) -> int8 -> the source's Triton models in the model repository.
+"""The export pipeline: source -> HF checkpoint -> ONNX fp32 (encoder attention fused and windows shorter than
+30 s allowed; the aligner for word times) -> int8 -> the source's Triton models in the model repository.
 
 A TensorRT step (GPU machines only) would follow the ONNX steps and write engines beside them.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 from export.aligner_export import export_aligner
 from export.attention_fusion import fuse_encoder_attention
 from export.ct2_to_hf import convert_ct2_to_hf
+from export.encoder_context import free_encoder_frames
 from export.manifest import Manifest
 from export.onnx_export import ONNX_FILES, export_onnx
 from export.quantize import quantize_int8
@@ -60,7 +61,7 @@ def export_to_repository(
         return existing
 
     started = time.perf_counter()
-    steps = _Steps(total=5 + (source.kind == "ct2") + ("int8" in precisions), report=report)
+    steps = _Steps(total=6 + (source.kind == "ct2") + ("int8" in precisions), report=report)
     with tempfile.TemporaryDirectory(prefix="dattavani-export-") as work:
         workdir = Path(work)
         checkpoint = source.path
@@ -72,6 +73,8 @@ def export_to_repository(
             export_onnx(checkpoint, fp32_dir)
         with steps.step("fusing the encoder's self-attention (MultiHeadAttention)"):
             fuse_encoder_attention(fp32_dir / ENCODER_FILE, checkpoint)
+        with steps.step("letting the encoder take windows shorter than 30 s (for partial text)"):
+            free_encoder_frames(fp32_dir / ENCODER_FILE, spec_from_checkpoint(checkpoint, source.name).n_mels)
         with steps.step("exporting the aligner (the alignment heads' cross-attention, for word times)"):
             export_aligner(checkpoint, fp32_dir)
         if "int8" in precisions:

@@ -7,7 +7,8 @@ The names match `model_repository/*/config.pbtxt` (a test holds them together).
 In: `WAV` (16 kHz mono float32 PCM, one clip per row), optional `WAV_LENS` (valid samples per row)
 and `PROMPT` (the decoder prompt per row; without it a row decodes text without timestamps), and
 the optional `TEMPERATURE` (the first temperature, 0 by default: greedy with Whisper's fallback),
-`SEED` (of the sampling) and `WORD_TIMESTAMPS` (time the words) per row.
+`SEED` (of the sampling), `WORD_TIMESTAMPS` (time the words) and `PARTIAL` (a partial hypothesis of live
+speech: no fallback, a shorter encoder context; `whisper_runtime.window_decoder.WindowRequest`) per row.
 Out: `TRANSCRIPTS`, `TOKENS` (rows padded with TOKEN_PADDING), `AVG_LOGPROB`, `NO_SPEECH_PROB`,
 `LANGUAGE` (the code of the language each row was decoded in: given by its prompt, or detected),
 `FINAL_TEMPERATURE` (the temperature of the decoding kept) and `TOKEN_TIMES` (the kept segments'
@@ -43,6 +44,7 @@ LANGUAGE = "LANGUAGE"
 TEMPERATURE = "TEMPERATURE"
 SEED = "SEED"
 WORD_TIMESTAMPS = "WORD_TIMESTAMPS"
+PARTIAL = "PARTIAL"
 FINAL_TEMPERATURE = "FINAL_TEMPERATURE"
 TOKEN_TIMES = "TOKEN_TIMES"  # noqa: S105  # nosec B105  # a tensor name, not a secret
 DECODING_OUTPUTS = (TRANSCRIPTS, TOKENS, AVG_LOGPROB, NO_SPEECH_PROB, LANGUAGE, FINAL_TEMPERATURE, TOKEN_TIMES)
@@ -63,6 +65,7 @@ def window_inputs(pcm: np.ndarray, request: WindowRequest | None = None) -> dict
         inputs[TEMPERATURE] = np.array([[request.temperature]], dtype=np.float32)
         inputs[SEED] = np.array([[request.seed]], dtype=np.int64)
         inputs[WORD_TIMESTAMPS] = np.array([[request.word_timestamps]], dtype=np.bool_)
+        inputs[PARTIAL] = np.array([[request.partial]], dtype=np.bool_)
     return inputs
 
 
@@ -92,11 +95,17 @@ def _per_row(sent: np.ndarray | None, name: str, rows: int) -> np.ndarray | None
     return values
 
 
+def read_partial(sent: np.ndarray | None, rows: int) -> list[bool]:
+    """Which rows are partial hypotheses, from the optional PARTIAL input (none when not sent)."""
+    values = _per_row(sent, PARTIAL, rows)
+    return [False] * rows if values is None else [bool(value) for value in values]
+
+
 def read_requests(
     tensors: Mapping[str, np.ndarray | None], rows: int, frames: Sequence[int], rules: PromptRules
 ) -> list[WindowRequest]:
     """Each row's WindowRequest from the optional inputs of one request (PROMPT, TEMPERATURE, SEED,
-    WORD_TIMESTAMPS; defaults where not sent), checked; `frames`: the mel frames of audio per row."""
+    WORD_TIMESTAMPS, PARTIAL; defaults where not sent), checked; `frames`: the mel frames of audio per row."""
     sent = tensors.get(PROMPT)
     if sent is not None and (sent.ndim != 2 or len(sent) != rows):
         raise InvalidPromptError(f"PROMPT of shape {list(sent.shape)} does not fit {rows} rows")
@@ -104,6 +113,7 @@ def read_requests(
     temperatures = _per_row(tensors.get(TEMPERATURE), TEMPERATURE, rows)
     seeds = _per_row(tensors.get(SEED), SEED, rows)
     words = _per_row(tensors.get(WORD_TIMESTAMPS), WORD_TIMESTAMPS, rows)
+    partial = read_partial(tensors.get(PARTIAL), rows)
     if temperatures is not None and not ((temperatures >= 0) & (temperatures <= MAX_TEMPERATURE)).all():
         raise InvalidInputError(f"TEMPERATURE must lie in [0, {MAX_TEMPERATURE}], not {temperatures.tolist()}")
     if seeds is not None and (seeds < 0).any():
@@ -115,6 +125,7 @@ def read_requests(
             seed=0 if seeds is None else int(seeds[row]),
             word_timestamps=False if words is None else bool(words[row]),
             frames=frames[row],
+            partial=partial[row],
         )
         for row, prompt in enumerate(prompts)
     ]

@@ -1,5 +1,5 @@
 """The Triton model class of every `<name>_decoder` (pipeline profile): ENCODER_OUTPUT (+ optional
-WAV_LENS, PROMPT, TEMPERATURE, SEED, WORD_TIMESTAMPS) -> the decoding outputs of
+WAV_LENS, PROMPT, TEMPERATURE, SEED, WORD_TIMESTAMPS, PARTIAL) -> the decoding outputs of
 `triton_models.contract`, by batched window decoding with a KV cache in this process."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class TritonPythonModel:
         self.precision_gauge.remove()
 
     def execute(self, requests: list[Any]) -> list[Any]:
-        return execute_batch(requests, self._rows, self._decode)
+        return execute_batch(requests, self._rows, self._decode, width=lambda row: row[0].shape[0])
 
     def _rows(self, request: Any) -> list[tuple[np.ndarray, WindowRequest]]:
         hidden = required_array(request, contract.ENCODER_OUTPUT)

@@ -1,5 +1,5 @@
 """The Triton model class of every entry model (fused profile, the CPU default): 16 kHz mono PCM (WAV,
-optional WAV_LENS, PROMPT, TEMPERATURE, SEED, WORD_TIMESTAMPS) -> the decoding outputs of
+optional WAV_LENS, PROMPT, TEMPERATURE, SEED, WORD_TIMESTAMPS, PARTIAL) -> the decoding outputs of
 `triton_models.contract`; features, encoder and window decoding in this process."""
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ class TritonPythonModel:
     def _rows(self, request: Any) -> list[tuple[np.ndarray, WindowRequest]]:
         """Each row's log-mel window (computed here, so bad audio fails its own request only) and request."""
         clips = request_clips(request)
-        features = self.engine.features(clips)
         frames = [-(-clip.size // HOP_LENGTH) for clip in clips]
-        return list(zip(features, request_windows(request, frames, self.engine.prompts), strict=True))
+        windows = request_windows(request, frames, self.engine.prompts)
+        return [(self.engine.window(clip, window.partial), window) for clip, window in zip(clips, windows, strict=True)]
 
     def _decode(self, rows: list[tuple[np.ndarray, WindowRequest]]) -> dict[str, np.ndarray]:
-        features = np.stack([row for row, _ in rows])
+        features = [row for row, _ in rows]
         return contract.decoding_outputs(self.engine.decode_features(features, [window for _, window in rows]))

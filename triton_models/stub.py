@@ -14,6 +14,7 @@ import triton_python_backend_utils as pb_utils
 
 from triton_models import contract
 from triton_models.settings import ModelSettings
+from whisper_runtime.batching import rows_by_key
 from whisper_runtime.errors import InvalidInputError
 from whisper_runtime.prompts import PromptRules
 from whisper_runtime.window_decoder import WindowRequest
@@ -64,7 +65,7 @@ def request_clips(request: Any) -> list[np.ndarray]:
 def request_windows(request: Any, frames: list[int], rules: PromptRules) -> list[WindowRequest]:
     """What each row of one request asks (`frames`: its mel frames of audio), checked; defaults where the
     optional inputs were not sent."""
-    names = (contract.PROMPT, contract.TEMPERATURE, contract.SEED, contract.WORD_TIMESTAMPS)
+    names = (contract.PROMPT, contract.TEMPERATURE, contract.SEED, contract.WORD_TIMESTAMPS, contract.PARTIAL)
     return contract.read_requests({name: input_array(request, name) for name in names}, len(frames), frames, rules)
 
 
@@ -72,24 +73,35 @@ def execute_batch(
     requests: Sequence[Any],
     parse: Callable[[Any], list[Parsed]],
     run: Callable[[list[Parsed]], Outputs],
+    width: Callable[[Parsed], int] | None = None,
 ) -> list[Any]:
-    """Parse every request into its batch rows, run all valid rows at once, answer each request.
+    """Parse every request into its batch rows, run the valid rows at once, answer each request.
 
-    `run` returns arrays whose first axis follows the rows it was given. A request that fails
-    to parse gets its own error response; the others are unaffected.
+    `run` returns arrays whose first axis follows the rows it was given. With `width` (of a row's window),
+    rows run once per width, and a request whose rows differ in it is refused. A request that fails to
+    parse gets its own error response; the others are unaffected.
     """
     responses: list[Any] = [None] * len(requests)
-    rows: list[Parsed] = []
-    spans: list[tuple[int, int, int]] = []  # (request index, first row, end row)
+    accepted: list[tuple[int, list[Parsed]]] = []  # (request index, its rows)
     for index, request in enumerate(requests):
         try:
             parsed = parse(request)
+            if width is not None and len({width(row) for row in parsed}) > 1:
+                raise InvalidInputError(
+                    "the rows of one request must have windows of one width here: send partial hypotheses "
+                    "(and rows of other lengths) as requests of their own"
+                )
         except InvalidInputError as exc:
             responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"{exc.code}: {exc}"))
             continue
-        spans.append((index, len(rows), len(rows) + len(parsed)))
-        rows.extend(parsed)
-    if rows:
+        accepted.append((index, parsed))
+    keys = [width(parsed[0]) if width is not None and parsed else 0 for _, parsed in accepted]
+    for members in rows_by_key(keys).values():
+        rows: list[Parsed] = []
+        spans: list[tuple[int, int, int]] = []  # (request index, first row, end row)
+        for index, parsed in (accepted[member] for member in members):
+            spans.append((index, len(rows), len(rows) + len(parsed)))
+            rows.extend(parsed)
         outputs = run(rows)
         for index, start, end in spans:
             responses[index] = pb_utils.InferenceResponse(

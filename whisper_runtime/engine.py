@@ -9,10 +9,11 @@ import numpy as np
 import onnxruntime as ort
 
 from whisper_runtime.alignment import WordAligner
-from whisper_runtime.audio import validate_pcm
+from whisper_runtime.audio import N_SAMPLES, validate_pcm
+from whisper_runtime.batching import rows_by_key
 from whisper_runtime.decoder_sessions import DecoderSessions
 from whisper_runtime.decoding import DecodingOptions, DecodingResult, TokenDecoder
-from whisper_runtime.features import window_features
+from whisper_runtime.features import context_samples, window_features
 from whisper_runtime.model_files import ModelFiles
 from whisper_runtime.model_spec import ModelSpec
 from whisper_runtime.repository import DEFAULT_PRECISION, Precision
@@ -37,10 +38,15 @@ class WhisperEncoder:
         self._session = session
         self.n_mels = n_mels
 
-    def features(self, pcm_batch: Sequence[np.ndarray]) -> np.ndarray:
-        """The log-mel window this encoder takes, per clip of 16 kHz mono PCM of at most 30 s. Every clip is
-        validated here, where PCM enters the core (InvalidAudioError)."""
-        return window_features([validate_pcm(pcm) for pcm in pcm_batch], self.n_mels)
+    def features(self, pcm_batch: Sequence[np.ndarray], samples: int = N_SAMPLES) -> np.ndarray:
+        """The log-mel window of `samples` (30 s by default) this encoder takes, per clip of 16 kHz mono PCM
+        of at most that. Every clip is validated here, where PCM enters the core (InvalidAudioError)."""
+        return window_features([validate_pcm(pcm, samples) for pcm in pcm_batch], self.n_mels, samples)
+
+    def window(self, pcm: np.ndarray, partial: bool) -> np.ndarray:
+        """The log-mel window of one clip: 30 s, or a partial hypothesis's shorter encoder context."""
+        (features,) = self.features([pcm], context_samples(np.size(pcm), partial))
+        return features
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         (hidden,) = self._session.run(None, {ENCODER_INPUT: np.ascontiguousarray(features, dtype=np.float32)})
@@ -94,16 +100,25 @@ class WhisperEngine:
     def features(self, pcm_batch: Sequence[np.ndarray]) -> np.ndarray:
         return self._encoder.features(pcm_batch)
 
+    def window(self, pcm: np.ndarray, partial: bool) -> np.ndarray:
+        return self._encoder.window(pcm, partial)
+
     def decode_features(
         self,
-        features: np.ndarray,
+        features: Sequence[np.ndarray] | np.ndarray,
         requests: Sequence[WindowRequest] | None = None,
         options: DecodingOptions | None = None,
     ) -> list[DecodingResult]:
-        """One decoded window per row of log-mel `features`, each as its request asks (default: greedy text
-        without timestamps)."""
+        """One decoded window per log-mel window of `features`, each as its request asks (default: greedy
+        text without timestamps); windows of one width are encoded and decoded as one batch."""
         requests = requests or [WindowRequest(self.prompts.default)] * len(features)
-        return self._decoder.decode(self._encoder.encode(features), requests, options)
+        results: list[DecodingResult] = [None] * len(features)  # type: ignore[list-item]  # every row is in a group
+        for rows in rows_by_key([window.shape[-1] for window in features]).values():
+            hidden = self._encoder.encode(np.stack([features[row] for row in rows]))
+            for row, result in zip(rows, self._decoder.decode(hidden, [requests[row] for row in rows], options),
+                                   strict=True):  # fmt: skip
+                results[row] = result
+        return results
 
     def decode_batch(
         self,
@@ -112,7 +127,10 @@ class WhisperEngine:
         options: DecodingOptions | None = None,
     ) -> list[DecodingResult]:
         """One decoded window per clip of at most 30 s of 16 kHz mono PCM, each as its request asks."""
-        return self.decode_features(self.features(pcm_batch), requests, options)
+        if requests is None:
+            return self.decode_features(self.features(pcm_batch), None, options)
+        windows = [self.window(pcm, request.partial) for pcm, request in zip(pcm_batch, requests, strict=True)]
+        return self.decode_features(windows, requests, options)
 
     def decode_window(self, window: Window, decoding: DecodingOptions | None = None) -> DecodingResult:
         (result,) = self.decode_batch([window.pcm], [window.request], decoding)

@@ -1,4 +1,4 @@
-"""Whisper's log-mel spectrogram in numpy, batched over 30-second windows."""
+"""Whisper's log-mel spectrogram in numpy, batched over 30-second windows (or the shorter ones of partial text)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ import numpy as np
 from whisper_runtime.audio import HOP_LENGTH, N_FFT, N_SAMPLES, SAMPLE_RATE, pad_or_trim
 
 DEFAULT_N_MELS = 80
+# The encoder context of a partial hypothesis (context_samples): at least this many seconds, and this many
+# beyond its audio. Measured on the shared clips (docs/performance.md, "Live transcription").
+PARTIAL_MIN_CONTEXT_S = 10
+PARTIAL_MARGIN_S = 1
 # Bound on sample magnitude: keeps the power spectrum finite (N_FFT * 1e4 squared is far below float32's max).
 MAX_ABS_SAMPLE = 1e4
 
@@ -62,9 +66,22 @@ def log_mel_spectrogram(pcm: np.ndarray, n_mels: int = DEFAULT_N_MELS) -> np.nda
     return (log_spec + 4.0) / 4.0
 
 
-def window_features(pcm_batch: Sequence[np.ndarray], n_mels: int = DEFAULT_N_MELS) -> np.ndarray:
-    """Features of one 30 s window per clip, (batch, n_mels, N_FRAMES); audio zero-padded as HF does.
+def context_samples(samples: int, partial: bool) -> int:
+    """The samples of the window the encoder sees for a clip of `samples`: Whisper's 30 s; for a partial
+    hypothesis (live text of speech still going on) the clip and PARTIAL_MARGIN_S more, in whole seconds, at
+    least PARTIAL_MIN_CONTEXT_S (shorter contexts than that make Whisper repeat itself), at most 30 s."""
+    if not partial:
+        return N_SAMPLES
+    seconds = max(PARTIAL_MIN_CONTEXT_S, -(-samples // SAMPLE_RATE) + PARTIAL_MARGIN_S)
+    return min(N_SAMPLES, seconds * SAMPLE_RATE)
+
+
+def window_features(
+    pcm_batch: Sequence[np.ndarray], n_mels: int = DEFAULT_N_MELS, samples: int = N_SAMPLES
+) -> np.ndarray:
+    """Features of one window of `samples` (30 s by default) per clip, (batch, n_mels, samples // HOP_LENGTH);
+    audio zero-padded as HF does.
 
     Computed clip by clip: a stacked batch is slower here because it leaves the CPU caches.
     """
-    return np.stack([log_mel_spectrogram(pad_or_trim(pcm, N_SAMPLES), n_mels) for pcm in pcm_batch])
+    return np.stack([log_mel_spectrogram(pad_or_trim(pcm, samples), n_mels) for pcm in pcm_batch])

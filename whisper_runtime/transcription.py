@@ -48,6 +48,8 @@ class TranscriptionOptions:
     temperature: the first temperature each window is decoded at (0: greedy), raised by the
         decoder's fallback (`whisper_runtime.quality`); `seed` seeds the sampling.
     word_timestamps: time every word (implies timestamps).
+    partial: the recording is live speech still going on, transcribed for partial text: each window is
+        decoded once, without the fallback, over a shorter encoder context (`WindowRequest.partial`).
     A window counts as silence, and is skipped, by `QUALITY.is_silence`; a window whose text is
     repetitive, or that was decoded above temperature 0.5, does not condition the next one.
     """
@@ -60,6 +62,7 @@ class TranscriptionOptions:
     temperature: float = 0.0
     seed: int = 0
     word_timestamps: bool = False
+    partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,12 @@ class Transcription:
         options = self._options
         prompt = self._prompts.build(self._history[self._prompt_since :], self._timestamps, self.language, options.task)
         request = WindowRequest(
-            prompt, options.temperature, window_seed(options.seed, self._seek), options.word_timestamps, frames
+            prompt,
+            options.temperature,
+            window_seed(options.seed, self._seek),
+            options.word_timestamps,
+            frames,
+            options.partial,
         )
         return Window(self._seek, frames, pcm, request)
 

@@ -20,6 +20,7 @@ import numpy as np
 from whisper_runtime.alignment import WordAligner
 from whisper_runtime.audio import N_FRAMES
 from whisper_runtime.decoding import GREEDY, DecodingOptions, DecodingResult, RowSampling, TokenDecoder
+from whisper_runtime.errors import InvalidInputError
 from whisper_runtime.prompts import Prompt, PromptRules
 from whisper_runtime.quality import QUALITY, temperature_schedule
 from whisper_runtime.segment_tokens import kept_text
@@ -30,13 +31,25 @@ from whisper_runtime.tokenizer import WhisperTokenizer
 class WindowRequest:
     """What one window asks of the decoder: its prompt; the first temperature of its schedule (0:
     greedy, then Whisper's fallback); the seed its sampling draws from; whether to time its words, over
-    the `frames` mel frames that hold audio."""
+    the `frames` mel frames that hold audio; whether it is a partial hypothesis (live text of speech still
+    going on: decoded once at its temperature, without the fallback, over a shorter encoder context,
+    `whisper_runtime.features.context_samples`; not with word times)."""
 
     prompt: Prompt
     temperature: float = 0.0
     seed: int = 0
     word_timestamps: bool = False
     frames: int = N_FRAMES
+    partial: bool = False
+
+    def __post_init__(self) -> None:
+        if self.partial and self.word_timestamps:
+            raise InvalidInputError("a partial hypothesis is decoded without word timestamps")
+
+    @property
+    def schedule(self) -> tuple[float, ...]:
+        """The temperatures this window may be decoded at, in order."""
+        return (self.temperature,) if self.partial else temperature_schedule(self.temperature)
 
 
 BEST_OF = 5  # candidates sampled per temperature above 0 (Whisper's and faster-whisper's default)
@@ -79,7 +92,7 @@ class WindowDecoder:
         if len(requests) != len(encoder_hidden_states):
             raise ValueError(f"{len(requests)} requests for {len(encoder_hidden_states)} rows")
         prompts = [self.prompts.check(request.prompt) for request in requests]
-        schedules = [temperature_schedule(request.temperature) for request in requests]
+        schedules = [request.schedule for request in requests]
         results: list[DecodingResult] = [None] * len(requests)  # type: ignore[list-item]  # each row is decoded once at least
         pending, attempt = list(range(len(requests))), 0
         while pending:

@@ -1,6 +1,7 @@
 """Partial text of an utterance still being spoken: each re-decoding of its audio so far is a hypothesis,
 and only the words two hypotheses in a row agree on are sent (local agreement), so the deltas of an
-utterance are append-only and rarely wrong. The final text is decoded whole, apart from these."""
+utterance are append-only and rarely wrong; a delta ends at a word (letters or digits), never at
+punctuation alone, which agrees with any other punctuation. The final text is decoded whole, apart from these."""
 
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ class AgreedText:
         if len(agreed) <= len(self.sent) or [_key(w) for w in agreed[: len(self.sent)]] != [_key(w) for w in self.sent]:
             return None  # nothing beyond what was sent, or it contradicts what was sent (which stays)
         new = agreed[len(self.sent) :]
+        while new and not _key(new[-1]):
+            new.pop()  # a delta ends at a word: punctuation alone agrees with any punctuation
+        if not new:
+            return None
         lead = " " if self.sent else ""
         self.sent = self.sent + new
         return lead + " ".join(new)

@@ -2,8 +2,9 @@
 while each is spoken, final text once it is committed.
 
 Three tasks share the session: the receiver (reads client events, feeds the audio to turn detection),
-the partial decoder (re-decodes the open utterance at most every `partial_interval_s`, while no final
-is waiting), and the final decoder (decodes committed utterances whole, in commit order). Every event
+the partial decoder (re-decodes the open utterance at most every `partial_interval_s`, as a cheaper
+partial hypothesis, while no final is waiting and not once server_vad has heard only silence since the
+last partial), and the final decoder (decodes committed utterances whole, in commit order). Every event
 goes out through `send`, one at a time, under `send_timeout_s`: a client that stops reading is cut off
 rather than holding the session's memory.
 """
@@ -453,8 +454,11 @@ class RealtimeSession:
 
     # --- decoding ------------------------------------------------------------------------------------------
 
-    async def _text(self, pcm: np.ndarray, settings: SessionSettings, span: Span | None) -> tuple[str, WindowLog]:
-        """The transcript of `pcm`, through the model's backend chain, as a file upload's `text`."""
+    async def _text(
+        self, pcm: np.ndarray, settings: SessionSettings, span: Span | None, partial: bool = False
+    ) -> tuple[str, WindowLog]:
+        """The transcript of `pcm`, through the model's backend chain: as a file upload's `text`, or (`partial`)
+        a cheaper hypothesis of speech still going on (`TranscriptionOptions.partial`)."""
         job = TranscriptionJob(
             self._services.chains[settings.model],
             self._services.models.models[settings.model].files.tokenizer,
@@ -462,7 +466,9 @@ class RealtimeSession:
             self._request_id,
             client_connected=lambda: not self._ws.closed,
         )
-        options = TranscriptionOptions(timestamps=False, initial_prompt=settings.prompt, language=settings.language)
+        options = TranscriptionOptions(
+            timestamps=False, initial_prompt=settings.prompt, language=settings.language, partial=partial
+        )
         windows = WindowLog()
         context = trace.set_span_in_context(span) if span is not None else None
         with self._services.tracer.start_as_current_span("decode", context=context):
@@ -486,13 +492,14 @@ class RealtimeSession:
             if (
                 not MIN_PARTIAL_MS <= reached - utterance.start_ms <= MAX_UTTERANCE_MS
                 or reached == utterance.partial_ms
+                or self._quiet_since_partial(utterance)
             ):
                 continue
             slots = self._services.partial_slots
             if not slots.take():
                 continue  # the gateway is busy with other partials: this one is skipped
             pcm = self._audio.speech_pcm(utterance.start_ms)
-            self._partial = asyncio.create_task(self._text(pcm, self.settings, utterance.span))
+            self._partial = asyncio.create_task(self._text(pcm, self.settings, utterance.span, partial=True))
             try:
                 text, _ = await self._partial
             except asyncio.CancelledError:
@@ -507,6 +514,16 @@ class RealtimeSession:
             utterance.partial_ms = reached
             if self._utterance is utterance:
                 await self._send_delta(utterance, text)
+
+    def _quiet_since_partial(self, utterance: Utterance) -> bool:
+        """Whether server_vad has heard only silence since the utterance's last partial: another would add no
+        words, and the CPU it takes would delay the final that the silence is likely to bring."""
+        quiet_from = None if self._turns is None else self._turns.detector.quiet_from
+        return (
+            quiet_from is not None
+            and utterance.partial_ms > 0
+            and quiet_from * 1000 // SAMPLE_RATE <= utterance.partial_ms
+        )
 
     async def _send_delta(self, utterance: Utterance, hypothesis: str) -> None:
         delta = utterance.text.delta(hypothesis)

@@ -73,6 +73,11 @@ class TurnDetector:
         return events
 
     @property
+    def quiet_from(self) -> int | None:
+        """Where the quiet run at the end of the open utterance began (None: none, or no utterance is open)."""
+        return self._silence_from
+
+    @property
     def open(self) -> bool:
         """Whether an utterance is open (announced or not yet)."""
         return self._start is not None

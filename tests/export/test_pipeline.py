@@ -40,7 +40,7 @@ def test_the_manifest_lists_every_written_file_with_its_size(exported: tuple[Pat
     assert (record.sizes, record.digests) == (manifest.files, manifest.sha256)
     assert manifest.precisions == ["fp32", "int8"] and manifest.source_sha256 == default_source().checksum()
     assert Manifest.load(layout.manifest) == manifest
-    assert lines[-1].startswith("[7/7] writing the manifest: done in")
+    assert lines[-1].startswith("[8/8] writing the manifest: done in")
 
 
 def test_the_int8_export_is_smaller_and_transcribes_speech(

@@ -50,6 +50,16 @@ def test_agreed_text_sends_what_two_hypotheses_share() -> None:
     assert text.sent == ["And", "so", "my", "fellow", "Americans"]
 
 
+def test_agreed_text_ends_a_delta_at_a_word_not_at_punctuation() -> None:
+    text = AgreedText()
+    assert text.delta(". . .") is None
+    assert text.delta("... . .") is None  # punctuation agrees with any punctuation: nothing is sent
+    assert text.sent == []
+    assert text.delta("He hoped - there") is None
+    assert text.delta("He hoped - where") == "He hoped"  # the dash waits for the word after it
+    assert text.delta("He hoped - where would") == " - where"
+
+
 def test_sample_buffer_keeps_positions_across_drops_and_growth() -> None:
     buffer = SampleBuffer(np.int16)
     for start in range(0, 20000, 1000):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,13 @@ def test_a_window_request_carries_its_pcm_and_settings_as_the_model_reads_them()
     assert contract.read_requests(inputs, 1, frames, RULES) == [window]
     assert contract.read_requests({}, 2, [3000, 3000], RULES) == [WindowRequest(RULES.default)] * 2
     assert set(contract.window_inputs(pcm)) == {contract.WAV}
+    partial = WindowRequest(RULES.default, partial=True)
+    assert contract.read_requests(contract.window_inputs(pcm, partial), 1, [100], RULES) == [
+        replace(partial, frames=100)
+    ]
+    with pytest.raises(InvalidInputError, match="without word timestamps"):
+        contract.read_requests({contract.PARTIAL: np.array([[True]]), contract.WORD_TIMESTAMPS: np.array([[True]])},
+                               1, [1], RULES)  # fmt: skip
 
 
 def test_clips_are_cut_to_their_lengths_and_bad_lengths_prompts_or_settings_refused() -> None:
@@ -88,4 +96,4 @@ def test_every_tensor_a_config_names_is_in_the_contract(config: Path) -> None:
     assert tensors and tensors <= known, tensors - known
     if re.search(r'^name: "\$\{model\}"$', text, re.MULTILINE):  # the entry model, in either profile
         inputs = {contract.WAV, contract.WAV_LENS, contract.PROMPT, contract.TEMPERATURE, contract.SEED}
-        assert tensors == {*inputs, contract.WORD_TIMESTAMPS, *contract.DECODING_OUTPUTS}
+        assert tensors == {*inputs, contract.WORD_TIMESTAMPS, contract.PARTIAL, *contract.DECODING_OUTPUTS}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -105,3 +106,23 @@ def test_words_and_sampling_through_either_profile_equal_the_in_process_segments
         segments = list(transcribe(jfk_pcm, engine.tokenizer, lambda window: decode_window(client, window), options))
     assert segments == engine.transcribe(jfk_pcm, options)
     assert all(segment.words and segment.temperature >= 0.4 for segment in segments)
+
+
+@pytest.mark.parametrize("server_fixture", ["triton", "triton_pipeline"])
+def test_partial_hypotheses_and_whole_windows_sent_together_equal_the_in_process_decode(
+    request: pytest.FixtureRequest, engine_for: Callable[[Precision], WhisperEngine], jfk_pcm: np.ndarray,
+    server_fixture: str,
+) -> None:  # fmt: skip
+    """Partial rows (shorter encoder contexts, no fallback) and whole windows, sent at once, each get what the
+    in-process engine gives them: the pipeline encodes each width as its own batch."""
+    server: TritonServer = request.getfixturevalue(server_fixture)
+    engine = engine_for("int8")
+    prompt = engine.prompts.default
+    windows = [
+        Window(0, -(-seconds * 16000 // HOP_LENGTH), jfk_pcm[: seconds * 16000], WindowRequest(prompt, partial=partial))
+        for seconds, partial in ((3, True), (11, True), (3, False), (11, False))
+    ]
+    with grpcclient.InferenceServerClient(server.settings.grpc_url) as client, ThreadPoolExecutor(4) as pool:
+        served = list(pool.map(lambda window: decode_window(client, window), windows))
+    assert served == [engine.decode_window(window) for window in windows]
+    assert normalize(served[1].text).startswith("and so my fellow americans")

@@ -13,6 +13,7 @@ from whisper_runtime.decoding import DecodingOptions
 from whisper_runtime.engine import WhisperEngine
 from whisper_runtime.errors import EmptyAudioError
 from whisper_runtime.repository import Precision
+from whisper_runtime.window_decoder import WindowRequest
 
 Engines = Callable[[Precision], WhisperEngine]
 
@@ -40,6 +41,23 @@ def test_a_batch_decodes_like_its_rows_alone_in_fp32(
     batched = engine.decode_batch(clips)
     alone = [engine.decode_batch([clip])[0] for clip in clips]
     assert [r.tokens for r in batched] == [r.tokens for r in alone]
+
+
+def test_partial_rows_are_encoded_over_their_own_context_beside_whole_windows(
+    engine_for: Engines, jfk_pcm: np.ndarray
+) -> None:
+    """A batch mixing partial hypotheses (10 s and 12 s contexts) and whole windows decodes each row as alone."""
+    engine = engine_for("int8")
+    clips = [jfk_pcm[: 3 * 16000], jfk_pcm[: 11 * 16000], jfk_pcm[: 3 * 16000]]
+    requests = [WindowRequest(engine.prompts.default, partial=partial) for partial in (True, True, False)]
+    assert [engine.window(clip, request.partial).shape[-1] for clip, request in zip(clips, requests, strict=True)] == [
+        1000, 1200, 3000
+    ]  # fmt: skip
+    together = engine.decode_batch(clips, requests)
+    assert together == [
+        engine.decode_batch([clip], [request])[0] for clip, request in zip(clips, requests, strict=True)
+    ]
+    assert normalize(together[1].text).startswith("and so my fellow americans ask not what your country")
 
 
 def test_max_new_tokens_bounds_the_output(engine_for: Engines, jfk_pcm: np.ndarray) -> None:

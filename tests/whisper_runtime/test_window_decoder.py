@@ -1,10 +1,16 @@
-"""The window decoder's pieces that need no model: the candidates per temperature and which one is kept."""
+"""The window decoder's pieces that need no model: the candidates per temperature, which one is kept, and what
+a partial hypothesis is decoded with."""
 
 from __future__ import annotations
 
+import pytest
+
+from whisper_runtime.audio import N_SAMPLES, SAMPLE_RATE
 from whisper_runtime.decoding import GREEDY, DecodingResult
+from whisper_runtime.errors import InvalidInputError
+from whisper_runtime.features import context_samples
 from whisper_runtime.quality import temperature_schedule
-from whisper_runtime.window_decoder import BEST_OF, candidates, likeliest
+from whisper_runtime.window_decoder import BEST_OF, WindowRequest, candidates, likeliest
 
 
 def _result(tokens: int, avg_logprob: float) -> DecodingResult:
@@ -34,3 +40,21 @@ def test_the_schedule_rises_from_the_first_temperature_to_one() -> None:
     assert temperature_schedule(0.3) == (0.3, 0.5, 0.7, 0.9)
     assert temperature_schedule(0.9) == (0.9,)
     assert temperature_schedule(1.0) == (1.0,)
+
+
+def test_a_partial_hypothesis_is_decoded_once_without_word_times() -> None:
+    prompt = (1, 2, 3)
+    assert WindowRequest(prompt).schedule == temperature_schedule(0.0)
+    assert WindowRequest(prompt, partial=True).schedule == (0.0,)
+    assert WindowRequest(prompt, temperature=0.4, partial=True).schedule == (0.4,)
+    with pytest.raises(InvalidInputError, match="without word timestamps"):
+        WindowRequest(prompt, word_timestamps=True, partial=True)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "context_s"), [(0.3, 10), (3.0, 10), (9.0, 10), (9.01, 11), (14.5, 16), (28.9, 30), (30.0, 30)]
+)
+def test_a_partial_context_holds_the_audio_and_a_second_more_and_at_least_ten(seconds: float, context_s: int) -> None:
+    samples = round(seconds * SAMPLE_RATE)
+    assert context_samples(samples, partial=True) == context_s * SAMPLE_RATE
+    assert context_samples(samples, partial=False) == N_SAMPLES
