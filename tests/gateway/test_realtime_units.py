@@ -25,6 +25,18 @@ def test_an_utterance_is_announced_after_min_speech_and_ends_after_the_silence()
     assert events == [SpeechStarted(5 * FRAME_SAMPLES), SpeechStopped(35 * FRAME_SAMPLES)]
 
 
+def test_the_quiet_run_inside_an_open_utterance_is_known_until_speech_resumes_or_it_ends() -> None:
+    detector = TurnDetector(OPTIONS, max_samples=10**9)
+    detector.push(np.array([0.9] * 10))
+    assert detector.quiet_from is None  # speaking
+    detector.push(np.array([0.1] * 4))
+    assert detector.quiet_from == 10 * FRAME_SAMPLES  # silent since frame 10, not yet long enough to end it
+    detector.push(np.array([0.9]))
+    assert detector.quiet_from is None  # speech resumed
+    assert detector.push(np.array([0.1] * 10)) == [SpeechStopped(25 * FRAME_SAMPLES)]
+    assert detector.quiet_from is None and not detector.open
+
+
 def test_a_short_burst_is_dropped_and_the_gray_zone_neither_opens_nor_ends() -> None:
     detector = TurnDetector(OPTIONS, max_samples=10**9)
     assert detector.push(np.array([0.9] * 3 + [0.1] * 12)) == []  # 3 frames: under min_speech
