@@ -127,8 +127,7 @@ class WhisperEngine:
         options: DecodingOptions | None = None,
     ) -> list[DecodingResult]:
         """One decoded window per clip of at most 30 s of 16 kHz mono PCM, each as its request asks."""
-        if requests is None:
-            return self.decode_features(self.features(pcm_batch), None, options)
+        requests = requests or [WindowRequest(self.prompts.default)] * len(pcm_batch)
         windows = [self.window(pcm, request.partial) for pcm, request in zip(pcm_batch, requests, strict=True)]
         return self.decode_features(windows, requests, options)
 
