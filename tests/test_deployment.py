@@ -13,14 +13,14 @@ import pytest
 import yaml
 
 from gateway.config import ENV_PREFIX, GatewayConfig
-from triton_models.settings import INTRA_OP_THREADS_ENV, PRECISION_ENV
+from triton_models.settings import BURST_THREADS_ENV, INTRA_OP_THREADS_ENV, PRECISION_ENV
 from triton_server.calibrated import CALIBRATION_RECORD_ENV, named_models
 from triton_server.launcher import TritonSettings, profile_args
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILES = ["Dockerfile.triton", "Dockerfile.gateway"]
 KNOWN_ENV = {ENV_PREFIX + f.name.upper() for f in fields(GatewayConfig)} | {
-    PRECISION_ENV, INTRA_OP_THREADS_ENV, CALIBRATION_RECORD_ENV,
+    PRECISION_ENV, INTRA_OP_THREADS_ENV, BURST_THREADS_ENV, CALIBRATION_RECORD_ENV,
 }  # fmt: skip
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 

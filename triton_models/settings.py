@@ -17,6 +17,7 @@ from whisper_runtime.sessions import SessionOptions
 PRECISION_ENV = "DATTAVANI_PRECISION"
 MODEL_PRECISIONS_ENV = "DATTAVANI_MODEL_PRECISIONS"  # JSON {whisper model: precision}: the launcher's choice per model
 INTRA_OP_THREADS_ENV = "DATTAVANI_INTRA_OP_THREADS"
+BURST_THREADS_ENV = "DATTAVANI_BURST_THREADS"  # threads of a run alone on the host (1: never more than the base)
 WHISPER_MODEL_PARAMETER = "whisper_model"  # the exported Whisper model a Triton model serves
 
 
@@ -50,11 +51,13 @@ def read_model_settings(args: Mapping[str, str], environ: Mapping[str, str] = os
         or DEFAULT_PRECISION
     )
     threads = environ.get(INTRA_OP_THREADS_ENV) or parameters.get("intra_op_threads") or "1"
+    burst = environ.get(BURST_THREADS_ENV) or parameters.get("burst_threads") or threads
     return ModelSettings(
         repository=repository,
         whisper_model=whisper_model,
         version=version,
         engine=EngineOptions(
-            precision=parse_precision(precision), session=SessionOptions(intra_op_threads=int(threads))
+            precision=parse_precision(precision),
+            session=SessionOptions(intra_op_threads=int(threads), burst_threads=int(burst)),
         ),
     )

@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
         "--profile", choices=PROFILES, help="fused or pipeline (default: pipeline with a GPU, else fused)"
     )
     parser.add_argument("--intra-op-threads", type=int, help="ONNX Runtime threads per model instance")
+    parser.add_argument(
+        "--burst-threads", type=int, help="ONNX Runtime threads of a run alone on the host (1: no more than the base)"
+    )
     parser.add_argument("--example-audio", type=Path, help="audio file named in the example command printed")
     return parser
 
@@ -46,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         precision=args.precision,
         profile=args.profile,
         intra_op_threads=args.intra_op_threads,
+        burst_threads=args.burst_threads,
     )
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

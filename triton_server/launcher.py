@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Literal, get_args
 
-from triton_models.settings import INTRA_OP_THREADS_ENV, MODEL_PRECISIONS_ENV
+from triton_models.settings import BURST_THREADS_ENV, INTRA_OP_THREADS_ENV, MODEL_PRECISIONS_ENV
 from triton_server.child_process import ChildProcess, ChildStartError, answers_ok
 from whisper_runtime.calibration import calibrated_precisions
 from whisper_runtime.errors import ModelFilesError
@@ -65,6 +65,7 @@ class TritonSettings:
     precision: Precision | None = None  # None: each model's faster on this host (model_precisions)
     profile: Profile | None = None  # None: default_profile()
     intra_op_threads: int | None = None  # None: each model's config.pbtxt decides
+    burst_threads: int | None = None  # threads of a run alone on the host; None: each model's config.pbtxt decides
     workdir: Path = PROJECT_ROOT / ".run" / "triton"
     log_verbose: int = 0
     otlp_endpoint: str | None = None  # Triton's own OpenTelemetry traces go here (OTLP/HTTP) when set
@@ -172,6 +173,8 @@ def server_environment(
     env[MODEL_PRECISIONS_ENV] = json.dumps(precisions)
     if settings.intra_op_threads is not None:
         env[INTRA_OP_THREADS_ENV] = str(settings.intra_op_threads)
+    if settings.burst_threads is not None:
+        env[BURST_THREADS_ENV] = str(settings.burst_threads)
     return env
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import onnxruntime as ort
 
+from whisper_runtime.sessions import ModelSession
 from whisper_runtime.tokenizer import SpecialTokens
 
 INPUT_IDS = "input_ids"
@@ -93,7 +93,7 @@ def token_times(attention: np.ndarray, start_length: int, frames: int) -> np.nda
 class WordAligner:
     """The exported aligner's session: token times for the text of decoded windows."""
 
-    def __init__(self, session: ort.InferenceSession, special: SpecialTokens) -> None:
+    def __init__(self, session: ModelSession, special: SpecialTokens) -> None:
         self._session = session
         self._special = special
 

@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import onnxruntime as ort
 
 from whisper_runtime.prompts import Prompt
+from whisper_runtime.sessions import ModelSession
 
 INPUT_IDS = "input_ids"
 ENCODER_HIDDEN_STATES = "encoder_hidden_states"
@@ -47,9 +47,7 @@ class KVCache:
 class DecoderSessions:
     """The first step and the later steps of the exported decoder."""
 
-    def __init__(
-        self, decoder: ort.InferenceSession, decoder_with_past: ort.InferenceSession, decoder_layers: int
-    ) -> None:
+    def __init__(self, decoder: ModelSession, decoder_with_past: ModelSession, decoder_layers: int) -> None:
         self._decoder = decoder
         self._decoder_with_past = decoder_with_past
         self._self_cache = _cache_names(decoder_layers, "decoder")
@@ -59,7 +57,7 @@ class DecoderSessions:
 
     def first_step(self, prompts: Sequence[Prompt], encoder_hidden_states: np.ndarray) -> tuple[np.ndarray, KVCache]:
         """Logits at every prompt position (rows, prompt length, vocab) for prompts of one length, and the cache."""
-        feeds = {
+        feeds: dict[str, np.ndarray] = {
             INPUT_IDS: np.array(prompts, dtype=np.int64),
             ENCODER_HIDDEN_STATES: np.ascontiguousarray(encoder_hidden_states, dtype=np.float32),
         }

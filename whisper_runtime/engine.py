@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import onnxruntime as ort
 
 from whisper_runtime.alignment import WordAligner
 from whisper_runtime.audio import N_SAMPLES, validate_pcm
@@ -17,7 +16,7 @@ from whisper_runtime.features import context_samples, window_features
 from whisper_runtime.model_files import ModelFiles
 from whisper_runtime.model_spec import ModelSpec
 from whisper_runtime.repository import DEFAULT_PRECISION, Precision
-from whisper_runtime.sessions import SessionOptions, create_session
+from whisper_runtime.sessions import ModelSession, SessionOptions, create_session
 from whisper_runtime.tokenizer import WhisperTokenizer
 from whisper_runtime.transcription import Segment, TranscriptionOptions, Window, transcribe
 from whisper_runtime.window_decoder import WindowDecoder, WindowRequest
@@ -34,7 +33,7 @@ class EngineOptions:
 class WhisperEncoder:
     """The audio encoder: log-mel windows (batch, n_mels, frames) -> hidden states."""
 
-    def __init__(self, session: ort.InferenceSession, n_mels: int) -> None:
+    def __init__(self, session: ModelSession, n_mels: int) -> None:
         self._session = session
         self.n_mels = n_mels
 
@@ -60,9 +59,11 @@ def load_encoder(model: ModelFiles, options: EngineOptions) -> WhisperEncoder:
 
 
 def load_decoder_sessions(model: ModelFiles, options: EngineOptions) -> DecoderSessions:
+    """The decoder's sessions; only the cached steps may burst (the prompt step runs once per window, and a copy of
+    it at more threads would hold as much memory as the steps' copy)."""
     layout = model.layout
     return DecoderSessions(
-        create_session(model.weights(layout.decoder(options.precision)), options.session),
+        create_session(model.weights(layout.decoder(options.precision)), options.session.without_burst()),
         create_session(model.weights(layout.decoder_with_past(options.precision)), options.session),
         model.spec.decoder_layers,
     )
@@ -74,7 +75,8 @@ def load_token_decoder(model: ModelFiles, options: EngineOptions) -> TokenDecode
 
 def load_decoder(model: ModelFiles, options: EngineOptions) -> WindowDecoder:
     aligner = WordAligner(
-        create_session(model.weights(model.layout.aligner(options.precision)), options.session), model.tokenizer.special
+        create_session(model.weights(model.layout.aligner(options.precision)), options.session.without_burst()),
+        model.tokenizer.special,
     )
     return WindowDecoder(load_token_decoder(model, options), aligner)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ import onnxruntime as ort
 # The vector extensions ONNX Runtime's kernels choose between (int8: VNNI on AVX512 or AVX, AMX tiles).
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
 CPUINFO = Path("/proc/cpuinfo")
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 # Set by perf/avx2_host.py for the processes whose CPUID it masks: the CPU_FLAGS each mask leaves them.
 CPUID_MASK_VARIABLE = "DATTAVANI_CPUID_MASK"
@@ -36,9 +38,15 @@ class Host:
         }
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity: a container's cpuset), not the machine's count."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The CPUs this process may run on (its affinity: a container's cpuset), not the machine's count, and no more
+    than a cgroup v2 CPU quota in `cpu_max` allows (a container's CPU limit, rounded up)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        return max(1, min(cpus, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):  # no cgroup v2 here, or "max": no quota
+        return cpus
 
 
 def read_cpuinfo(cpuinfo: Path = CPUINFO) -> tuple[str, frozenset[str]]:

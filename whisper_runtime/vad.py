@@ -22,12 +22,11 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from whisper_runtime.audio import SAMPLE_RATE
 from whisper_runtime.errors import ModelFilesError
 from whisper_runtime.repository import file_sha256, recorded_sha256
-from whisper_runtime.sessions import SessionOptions, create_session
+from whisper_runtime.sessions import ModelSession, SessionOptions, create_session
 from whisper_runtime.transcription import FRAMES_PER_SECOND, Segment, Word
 
 FRAME_SAMPLES = 512  # the model's step: one probability per 32 ms
@@ -234,7 +233,7 @@ class SpeechStream:
     """Speech probabilities of audio pushed in pieces of any size: the same probabilities, frame for frame,
     as `SpeechDetector.probabilities` of the whole audio (the model's state and context carried over)."""
 
-    def __init__(self, session: ort.InferenceSession) -> None:
+    def __init__(self, session: ModelSession) -> None:
         self._session = session
         self._pending = np.zeros(0, dtype=np.float32)  # samples short of a whole frame
         self._context = np.zeros(CONTEXT_SAMPLES, dtype=np.float32)

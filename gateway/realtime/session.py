@@ -3,8 +3,9 @@ while each is spoken, final text once it is committed.
 
 Three tasks share the session: the receiver (reads client events, feeds the audio to turn detection),
 the partial decoder (re-decodes the open utterance at most every `partial_interval_s`, as a cheaper
-partial hypothesis, while no final is waiting and not once server_vad has heard only silence since the
-last partial), and the final decoder (decodes committed utterances whole, in commit order). Every event
+partial hypothesis, while no final is waiting, not once server_vad has heard only silence since the
+last partial, and not where the silence heard so far would commit the utterance before the partial is done),
+and the final decoder (decodes committed utterances whole, in commit order). Every event
 goes out through `send`, one at a time, under `send_timeout_s`: a client that stops reading is cut off
 rather than holding the session's memory.
 """
@@ -178,6 +179,7 @@ class RealtimeSession:
         self._finals_busy = False
         self._wake = asyncio.Event()  # an utterance opened, or a final let one be decoded: its partial now
         self._partial: asyncio.Task[tuple[str, WindowLog]] | None = None
+        self._partial_s: float | None = None  # how long the session's last partial decode took
         self._send_lock = asyncio.Lock()
         self._rate = EventRate(self._config.realtime_max_events_per_s)
         self._ended = asyncio.get_running_loop().create_future()
@@ -493,6 +495,7 @@ class RealtimeSession:
                 not MIN_PARTIAL_MS <= reached - utterance.start_ms <= MAX_UTTERANCE_MS
                 or reached == utterance.partial_ms
                 or self._quiet_since_partial(utterance)
+                or self._final_due_first(reached)
             ):
                 continue
             slots = self._services.partial_slots
@@ -502,6 +505,7 @@ class RealtimeSession:
             self._partial = asyncio.create_task(self._text(pcm, self.settings, utterance.span, partial=True))
             try:
                 text, _ = await self._partial
+                self._partial_s = time.monotonic() - began
             except asyncio.CancelledError:
                 if self._partial.cancelled() and not asyncio.current_task().cancelling():  # type: ignore[union-attr]
                     continue  # its utterance was committed: the final takes over
@@ -514,6 +518,17 @@ class RealtimeSession:
             utterance.partial_ms = reached
             if self._utterance is utterance:
                 await self._send_delta(utterance, text)
+
+    def _final_due_first(self, reached_ms: int) -> bool:
+        """Whether the quiet run at the end of the open utterance, if it goes on, ends the utterance (server_vad
+        commits it after `silence_duration_ms`) before a partial started now would be done, going by the last
+        partial's time: that partial could only delay the final, which the decode still running would slow."""
+        quiet_from = None if self._turns is None else self._turns.detector.quiet_from
+        options = self.settings.turn_detection
+        if quiet_from is None or options is None or self._partial_s is None:
+            return False
+        quiet_ms = reached_ms - quiet_from * 1000 // SAMPLE_RATE
+        return quiet_ms + self._partial_s * 1000 >= options.min_silence_ms
 
     def _quiet_since_partial(self, utterance: Utterance) -> bool:
         """Whether server_vad has heard only silence since the utterance's last partial: another would add no

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 
 from tests.audio_files import JFK, JFK_TEXT, normalize
 from tests.banner import banner_line
-from triton_models.settings import MODEL_PRECISIONS_ENV, PRECISION_ENV, read_model_settings
+from triton_models.settings import BURST_THREADS_ENV, MODEL_PRECISIONS_ENV, PRECISION_ENV, read_model_settings
 from triton_server.launcher import (
     TritonInstallation,
     TritonLaunchError,
@@ -45,6 +46,9 @@ def test_environment_puts_this_interpreter_and_its_libpython_first() -> None:
     assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
     assert env["LD_LIBRARY_PATH"].split(":")[0] == sysconfig.get_config_var("LIBDIR")
     assert json.loads(env[MODEL_PRECISIONS_ENV]) == {"whisper-base": "fp32"}
+    assert BURST_THREADS_ENV not in env or BURST_THREADS_ENV in os.environ  # the models' configs decide
+    bursting = server_environment(TritonSettings(burst_threads=1), TritonInstallation.locate(), {})
+    assert bursting[BURST_THREADS_ENV] == "1"
 
 
 def test_a_precision_set_overrides_the_calibration_and_none_set_is_calibrated_once(
@@ -69,6 +73,8 @@ def test_model_settings_take_the_launcher_environment_over_config_parameters(tmp
     }
     assert read_model_settings(args, environ={}).engine.precision == "int8"
     assert read_model_settings(args, environ={}).engine.session.intra_op_threads == 2
+    assert read_model_settings(args, environ={}).engine.session.burst_threads == 2  # no burst: the base count
+    assert read_model_settings(args, environ={BURST_THREADS_ENV: "4"}).engine.session.burst_threads == 4
     assert read_model_settings(args, environ={PRECISION_ENV: "fp32"}).engine.precision == "fp32"
     chosen = {MODEL_PRECISIONS_ENV: '{"whisper-base": "fp32", "whisper-tiny.en": "int8"}', PRECISION_ENV: "int8"}
     assert read_model_settings(args, environ=chosen).engine.precision == "fp32"
