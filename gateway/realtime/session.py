@@ -495,7 +495,7 @@ class RealtimeSession:
                 not MIN_PARTIAL_MS <= reached - utterance.start_ms <= MAX_UTTERANCE_MS
                 or reached == utterance.partial_ms
                 or self._quiet_since_partial(utterance)
-                or self._final_due_first(reached)
+                or self._final_due_first()
             ):
                 continue
             slots = self._services.partial_slots
@@ -519,16 +519,12 @@ class RealtimeSession:
             if self._utterance is utterance:
                 await self._send_delta(utterance, text)
 
-    def _final_due_first(self, reached_ms: int) -> bool:
-        """Whether the quiet run at the end of the open utterance, if it goes on, ends the utterance (server_vad
-        commits it after `silence_duration_ms`) before a partial started now would be done, going by the last
-        partial's time: that partial could only delay the final, which the decode still running would slow."""
-        quiet_from = None if self._turns is None else self._turns.detector.quiet_from
-        options = self.settings.turn_detection
-        if quiet_from is None or options is None or self._partial_s is None:
-            return False
-        quiet_ms = reached_ms - quiet_from * 1000 // SAMPLE_RATE
-        return quiet_ms + self._partial_s * 1000 >= options.min_silence_ms
+    def _final_due_first(self) -> bool:
+        """Whether the quiet run at the end of the open utterance, if it goes on, ends the utterance before a
+        partial started now would be done, going by the last partial's time: that partial could only delay the
+        final, which the decode still running would slow."""
+        left_ms = None if self._turns is None else self._turns.detector.silence_left_ms
+        return left_ms is not None and self._partial_s is not None and self._partial_s * 1000 >= left_ms
 
     def _quiet_since_partial(self, utterance: Utterance) -> bool:
         """Whether server_vad has heard only silence since the utterance's last partial: another would add no

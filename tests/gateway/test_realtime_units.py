@@ -12,6 +12,7 @@ from gateway.realtime.buffer import InputAudio, SampleBuffer
 from gateway.realtime.partials import AgreedText
 from gateway.realtime.protocol import RealtimeError, SessionUpdate
 from gateway.realtime.turns import SpeechStarted, SpeechStopped, TurnDetector
+from whisper_runtime.audio import SAMPLE_RATE
 from whisper_runtime.repository import vad_model
 from whisper_runtime.vad import FRAME_SAMPLES, SpeechDetector, VadOptions
 
@@ -35,6 +36,18 @@ def test_the_quiet_run_inside_an_open_utterance_is_known_until_speech_resumes_or
     assert detector.quiet_from is None  # speech resumed
     assert detector.push(np.array([0.1] * 10)) == [SpeechStopped(25 * FRAME_SAMPLES)]
     assert detector.quiet_from is None and not detector.open
+
+
+def test_the_silence_left_before_an_utterance_ends_counts_down_through_its_quiet_run() -> None:
+    detector = TurnDetector(OPTIONS, max_samples=10**9)
+    detector.push(np.array([0.9] * 10))
+    assert detector.silence_left_ms is None
+    detector.push(np.array([0.1] * 4))  # 4 frames of the 10 that end it (OPTIONS: 320 ms)
+    assert detector.silence_left_ms == 6 * FRAME_SAMPLES * 1000 // SAMPLE_RATE
+    detector.push(np.array([0.1] * 5))
+    assert detector.silence_left_ms == FRAME_SAMPLES * 1000 // SAMPLE_RATE
+    detector.push(np.array([0.1]))
+    assert detector.silence_left_ms is None and not detector.open
 
 
 def test_a_short_burst_is_dropped_and_the_gray_zone_neither_opens_nor_ends() -> None:
