@@ -352,8 +352,8 @@ def test_a_failure_names_the_servers_error_code() -> None:
 
 
 def test_a_multilingual_model_translates_and_a_given_language_is_sent(gateway: GatewayProcess, tmp_path: Path) -> None:
-    # The clip the multilingual tests translate on every host so far: base int8 on an AVX2-only CPU gives de-fleurs-001's
-    # back in German without timestamps (docs/performance.md, "int8 on AVX2 without VNNI").
+    # The clip the multilingual tests translate on every host so far: base int8 on an AVX2-only CPU gives
+    # de-fleurs-001's back in German without timestamps (docs/performance.md, "int8 on AVX2 without VNNI").
     german = AUDIO_DIR / "multilingual" / "de-fleurs-000.ogg"
     translated = _run_cli(
         gateway.url, str(german), "--out", str(tmp_path / "en"), "--model", "whisper-base", "--translate"
