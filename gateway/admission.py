@@ -90,7 +90,8 @@ class Admission:
         """Refuse new work, then wait for admitted work to finish; False if `timeout_s` passed first."""
         self.draining = True
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
         except TimeoutError:
             return False
         return True

@@ -484,7 +484,8 @@ class RealtimeSession:
         began = -interval
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, began + interval - time.monotonic()))
+                async with asyncio.timeout(max(0.0, began + interval - time.monotonic())):
+                    await self._wake.wait()
             self._wake.clear()
             began = time.monotonic()
             utterance = self._utterance
