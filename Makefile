@@ -10,12 +10,13 @@ DEPS_STAMP := $(VENV)/.deps-installed
 EXTRAS := serve,export,dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps export serve test rollout rollback rehearse lint typecheck security kubernetes pytest bench bench-avx2 bench-models bench-features report bench-gate bench-gate-baseline load soak scaleout rollout-bench realtime-bench perf-analyzer fuzz connections clean
+.PHONY: help deps export serve test rollout rollback rehearse lint typecheck security kubernetes pytest accuracy bench bench-avx2 bench-models bench-features report bench-gate bench-gate-baseline load soak scaleout rollout-bench realtime-bench perf-analyzer fuzz connections clean
 
 help:
 	@echo "make serve   set up, export the models if needed, start Triton and the gateway on 127.0.0.1"
 	@echo "make test    set up, export the models if needed, run lint, type checks, all tests and the benchmark gate"
 	@echo "make bench   the full benchmark (perf/results/bench.md)"
+	@echo "make accuracy   the comparisons with faster-whisper over whole datasets (make test runs smaller ones)"
 	@echo "make bench-models   the model table (perf/results/models/table.md)"
 
 $(PY):
@@ -108,13 +109,19 @@ $(KUBERNETES_RENDERED)/checked: $(shell find deploy/kubernetes -type f) Makefile
 
 kubernetes: deps $(KUBERNETES_RENDERED)/checked
 
-# Every test, with coverage of gateway/, batch_client/, devstack/, export/ and whisper_runtime/ (subprocesses included; settings
-# in pyproject.toml), failing below 95%.
+# Every test but the `accuracy` ones, with coverage of gateway/, batch_client/, devstack/, export/ and whisper_runtime/
+# (subprocesses included; settings in pyproject.toml), failing below 95%.
 pytest: export
 	rm -rf $(RUN)/coverage && mkdir -p $(RUN)/coverage
-	$(VENV)/bin/coverage run -m pytest
+	$(VENV)/bin/coverage run -m pytest -m "not accuracy"
 	$(VENV)/bin/coverage combine -q
 	$(VENV)/bin/coverage report
+
+# The comparisons with faster-whisper over whole datasets (marked `accuracy`; make test runs smaller ones): the
+# multilingual error rate through the gateway on all 20 clips, word times on all of LibriSpeech and eval-short (about
+# 4 minutes on 2 cores).
+accuracy: export
+	$(VENV)/bin/pytest -m accuracy
 
 # The regression gate run by CI: transcripts and WER on LibriSpeech through the service (deterministic at
 # concurrency 1), plus a loose throughput smoke at concurrency 4, against the committed baseline.

@@ -35,11 +35,9 @@ def reference_multilingual(audio: Path, compute_type: str, model: str) -> tuple[
     return " ".join(segment.text.strip() for segment in segments), info.language
 
 
-def reference_tokens(features: np.ndarray, prompt: list[int]) -> list[list[int]]:
-    """Greedy tokens of CTranslate2 for each row of `features` (the same features our engine sees)."""
-    results = reference_model().model.generate(
-        ctranslate2.StorageView.from_array(np.ascontiguousarray(features)),
-        [prompt] * len(features),
-        beam_size=1,
+def reference_tokens(features: np.ndarray, prompt: list[int], model: str = DEFAULT_MODEL) -> list[list[int]]:
+    """Greedy fp32 tokens of CTranslate2 for each row of `features` (the same features our engine sees)."""
+    results = reference_model("float32", model).model.generate(
+        ctranslate2.StorageView.from_array(np.ascontiguousarray(features)), [prompt] * len(features), beam_size=1
     )
     return [result.sequences_ids[0] for result in results]

@@ -17,8 +17,8 @@ from openai import OpenAI
 
 from devstack.gateway_process import GatewayProcess
 from perf.accuracy import error_rate, mixed_error_rate
-from perf.datasets import Clip, load_dataset
-from tests.audio_files import JFK
+from perf.datasets import Clip
+from tests.audio_files import JFK, MULTILINGUAL, ONE_PER_LANGUAGE
 from tests.conftest import BASE
 from tests.gateway.http import AUTH, error_code
 from tests.gateway_process import TEST_API_KEY, gateway_env
@@ -28,8 +28,7 @@ from triton_server.launcher import TritonServer
 from whisper_runtime.languages import LANGUAGES
 from whisper_runtime.repository import DEFAULT_MODEL
 
-CLIPS = load_dataset("multilingual")
-ONE_PER_LANGUAGE = [next(clip for clip in CLIPS if clip.language == code) for code in ("de", "es", "fr", "pt")]
+CLIPS = MULTILINGUAL
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +64,7 @@ def fp32_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayPr
     process.stop()
 
 
+@pytest.mark.accuracy  # make test compares base's tokens with CTranslate2's (tests/whisper_runtime/test_engine.py)
 def test_the_error_rate_is_within_a_point_of_faster_whisper_on_the_same_weights(fp32_gateway: GatewayProcess) -> None:
     """Pooled over the 20 clips (per-language rates of 5 clips swing by several points either way between two
     decoders: one word in 20 is 5 points); greedy, language detected, fp32 on both sides. Not int8: the int8

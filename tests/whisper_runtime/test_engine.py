@@ -7,8 +7,10 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from tests.audio_files import JFK_TEXT, normalize
+from tests.audio_files import JFK_TEXT, ONE_PER_LANGUAGE, normalize
+from tests.conftest import BASE
 from tests.reference import reference_tokens
+from whisper_runtime.audio import decode_audio
 from whisper_runtime.decoding import DecodingOptions
 from whisper_runtime.engine import WhisperEngine
 from whisper_runtime.errors import EmptyAudioError
@@ -31,6 +33,16 @@ def test_fp32_tokens_equal_faster_whisper_on_the_same_features(
     features = engine.features([jfk_pcm, *librispeech_pcm.values()])
     ours = [list(result.tokens) for result in engine.decode_features(features)]
     assert ours == reference_tokens(features, list(engine.prompts.default))
+
+
+def test_base_fp32_tokens_equal_faster_whisper_in_each_language(engine_for: Callable[..., WhisperEngine]) -> None:
+    """The multilingual model on a clip of each language, the language given: CTranslate2's tokens."""
+    engine = engine_for("fp32", BASE)
+    for clip in ONE_PER_LANGUAGE:
+        features = engine.features([decode_audio(clip.path)])
+        prompt = engine.prompts.build(language=clip.language)
+        (ours,) = engine.decode_features(features, [WindowRequest(prompt)])
+        assert [list(ours.tokens)] == reference_tokens(features, list(prompt), BASE), clip.id
 
 
 def test_a_batch_decodes_like_its_rows_alone_in_fp32(
