@@ -1,4 +1,5 @@
-"""`python -m triton_server.canary --model M...`: half a second of silence through each model over gRPC.
+"""`python -m triton_server.canary --model M...`: half a second of silence through each model over gRPC, decoded
+as a partial hypothesis (`triton_models.contract.canary_inputs`: a quarter of a whole window's work).
 
 Exits 0 only when every model answers, else 1 with one line naming what failed: the liveness probe of
 Triton's pods (deploy/kubernetes), since Triton's own readiness can stay 200 while a python stub is dead.
@@ -13,16 +14,23 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from triton_server.client import window_request, window_result
+from triton_models.contract import canary_inputs
+from triton_server.client import GrpcRequest, grpc_request, window_result
 from whisper_runtime.audio import SAMPLE_RATE
 
 CANARY_PCM = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)  # half a second of silence
+
+
+def canary_request() -> GrpcRequest:
+    return grpc_request(canary_inputs(CANARY_PCM))
+
+
 DEFAULT_TIMEOUT_S = 10.0
 
 
 def failed_models(url: str, models: list[str], timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, str]:
     """Each model that did not answer the canary within `timeout_s`, with Triton's reason."""
-    inputs, outputs = window_request(CANARY_PCM)
+    inputs, outputs = canary_request()
     failures = {}
     with grpcclient.InferenceServerClient(url) as client:
         for model in models:

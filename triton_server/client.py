@@ -1,6 +1,6 @@
 """Talking to a served Whisper model: one window per request, with its decoder prompt.
 
-`window_request` and `window_result` build and read the tensors for the sync client here and
+`window_request` (`grpc_request`) and `window_result` build and read the tensors for the sync client here and
 for the gateway's async client alike. `python -m triton_server.client FILE...` transcribes
 audio files of any length with Triton directly, through the same seek loop as the gateway.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -23,17 +24,22 @@ from whisper_runtime.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY
 from whisper_runtime.transcription import TranscriptionOptions, Window, full_text, transcribe
 from whisper_runtime.window_decoder import WindowRequest
 
+GrpcRequest = tuple[list[grpcclient.InferInput], list[grpcclient.InferRequestedOutput]]
 
-def window_request(
-    pcm: np.ndarray, window: WindowRequest | None = None
-) -> tuple[list[grpcclient.InferInput], list[grpcclient.InferRequestedOutput]]:
-    """Inputs and requested outputs for one clip of at most 30 s (no request: greedy text without timestamps)."""
+
+def grpc_request(tensors: Mapping[str, np.ndarray]) -> GrpcRequest:
+    """Inputs of `tensors` (contract's names), and the decoding outputs requested."""
     inputs = []
-    for name, value in contract.window_inputs(pcm, window).items():
+    for name, value in tensors.items():
         tensor = grpcclient.InferInput(name, list(value.shape), np_to_triton_dtype(value.dtype))
         tensor.set_data_from_numpy(value)
         inputs.append(tensor)
     return inputs, [grpcclient.InferRequestedOutput(name) for name in contract.DECODING_OUTPUTS]
+
+
+def window_request(pcm: np.ndarray, window: WindowRequest | None = None) -> GrpcRequest:
+    """Inputs and requested outputs for one clip of at most 30 s (no request: greedy text without timestamps)."""
+    return grpc_request(contract.window_inputs(pcm, window))
 
 
 def window_result(result: grpcclient.InferResult) -> DecodingResult:

@@ -17,8 +17,8 @@ from tritonclient.utils import InferenceServerException
 from gateway.backends import ComponentHealth, Deadline, Served
 from gateway.errors import BackendError, BackendTimeoutError, BackendUnavailableError, VersionMovedError
 from gateway.observability.tracing import outgoing_headers
-from triton_server.canary import CANARY_PCM
-from triton_server.client import window_request, window_result
+from triton_server.canary import canary_request
+from triton_server.client import GrpcRequest, window_request, window_result
 from triton_server.versions import SERVING_VERSION_PARAMETER
 from whisper_runtime.window_decoder import WindowRequest
 
@@ -83,15 +83,13 @@ class TritonBackend:
     async def decode_window(
         self, pcm: np.ndarray, window: WindowRequest | None, request_id: str, deadline: Deadline
     ) -> Served:
-        return await self._infer(self.version, pcm, window, request_id, deadline)
+        return await self._infer(self.version, window_request(pcm, window), request_id, deadline)
 
-    async def _infer(
-        self, version: str, pcm: np.ndarray, window: WindowRequest | None, request_id: str, deadline: Deadline
-    ) -> Served:
+    async def _infer(self, version: str, request: GrpcRequest, request_id: str, deadline: Deadline) -> Served:
         timeout = min(self._timeout_s, deadline.remaining())
         if timeout <= 0:
             raise BackendTimeoutError("the request's deadline passed before Triton was called")
-        inputs, outputs = window_request(pcm, window)
+        inputs, outputs = request
         try:
             result = await self._client.infer(
                 self._model,
@@ -121,8 +119,9 @@ class TritonBackend:
 
     async def watch(self, prove: bool) -> ComponentHealth:
         """Health now: the version to serve is read from Triton every time; it is switched to once it answers a
-        canary inference (half a second of silence: Triton's own readiness can stay 200 while a python stub is
-        dead), and the version served is canaried too when `prove` asks (no request proved it lately)."""
+        canary inference (half a second of silence as a partial hypothesis, `canary_request`: Triton's own readiness
+        can stay 200 while a python stub is dead), and the version served is canaried too when `prove` asks (no
+        request proved it lately)."""
         try:
             index = await self._client.get_model_repository_index(as_json=True, client_timeout=CANARY_TIMEOUT_S)
             config = await self._client.get_model_config(self._model, as_json=True, client_timeout=CANARY_TIMEOUT_S)
@@ -137,7 +136,7 @@ class TritonBackend:
         if target != self.version or prove:
             try:
                 await self._infer(
-                    target, CANARY_PCM, None, "canary", Deadline.after(min(self._timeout_s, CANARY_TIMEOUT_S))
+                    target, canary_request(), "canary", Deadline.after(min(self._timeout_s, CANARY_TIMEOUT_S))
                 )
             except BackendError as exc:
                 return ComponentHealth("down", f"canary inference of version {target} failed: {exc.message}")

@@ -1,4 +1,4 @@
-"""The gateway fuzz runner: its checks, and a 300-input smoke run against the session's real gateway."""
+"""The gateway fuzz runner: its checks, and a 150-input smoke run against the session's real gateway."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tests.conftest import GATEWAY_TEST_LIMITS
 from tests.gateway_process import TEST_API_KEY
 
 SMOKE_SEED = 1  # `make fuzz` sends seed 0
-SMOKE_INPUTS = 300
+SMOKE_INPUTS = 150
 DOCUMENTED = documented_errors()
 
 
@@ -81,7 +81,7 @@ def test_after_run_problems_name_an_unready_gateway_and_moved_backend_metrics() 
 
 @pytest.mark.timeout(300)
 async def test_fuzzed_uploads_get_documented_answers_and_good_requests_still_succeed(gateway: GatewayProcess) -> None:
-    """300 corpus inputs, 4 at a time, with jfk.flac every 25th: 200 or a documented 4xx, in time, for each."""
+    """150 corpus inputs, 4 at a time, with jfk.flac every 25th: 200 or a documented 4xx, in time, for each."""
     config = load_config(environ=GATEWAY_TEST_LIMITS)
     report = await fuzz_gateway(gateway.url, TEST_API_KEY, cases(SMOKE_SEED, SMOKE_INPUTS), config, concurrency=4)
     summary = report.summary()

@@ -74,6 +74,13 @@ def test_a_window_request_carries_its_pcm_and_settings_as_the_model_reads_them()
                                1, [1], RULES)  # fmt: skip
 
 
+def test_a_canary_is_its_pcm_decoded_at_the_default_prompt_as_a_partial_hypothesis() -> None:
+    pcm = np.zeros(8000, dtype=np.float32)
+    inputs = contract.canary_inputs(pcm)
+    assert [clip.tolist() for clip in contract.read_clips(inputs[contract.WAV], None)] == [pcm.tolist()]
+    assert contract.read_requests(inputs, 1, [50], RULES) == [WindowRequest(RULES.default, frames=50, partial=True)]
+
+
 def test_clips_are_cut_to_their_lengths_and_bad_lengths_prompts_or_settings_refused() -> None:
     wav = np.zeros((2, 100), dtype=np.float32)
     assert [len(clip) for clip in contract.read_clips(wav, np.array([[100], [40]], dtype=np.int32))] == [100, 40]
