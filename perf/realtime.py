@@ -1,8 +1,9 @@
 """`make realtime-bench`: live transcription latency on a real Triton and gateway (tiny.en int8).
 
 The shared LibriSpeech clips and JFK are streamed to /v1/realtime at real time (100 ms appends, server_vad
-with OpenAI's defaults), first one session at a time (`--sessions 1`), then `--sessions N` at once, each
-session playing the clips one after another from its own starting clip. For every utterance:
+with OpenAI's defaults), first one session alone, `--rounds` times in a row (ten utterances a round: p95 over
+one round would be its slowest utterance), then `--sessions N` at once, each session playing the clips one after
+another from its own starting clip. For every utterance:
 - first delta: from when its speech began (audio_start_ms + prefix padding, as the client sent it) to its
   first partial text;
 - completed: from when its speech ended (audio_end_ms - silence_duration_ms, as sent) to its final text
@@ -106,7 +107,8 @@ def report(result: dict[str, Any]) -> str:
         "# Live transcription latency (make realtime-bench)\n\n"
         f"Host: {describe_host(result['host'])}. Command: `{result['command']}`, {result['created']}.\n"
         "Triton + gateway (tiny.en int8) on this host; clients too. server_vad with OpenAI's defaults "
-        f"(prefix {PREFIX_PADDING_MS} ms, silence {SILENCE_MS} ms); audio sent at real time in 100 ms appends.\n\n"
+        f"(prefix {PREFIX_PADDING_MS} ms, silence {SILENCE_MS} ms); audio sent at real time in 100 ms appends. "
+        f"The single session played the clips {result['rounds']} times in a row.\n\n"
         "First delta: from the start of speech to the first partial text. Completed: from the end of speech to "
         f"the final text, the {SILENCE_MS} ms of silence the server waits for included.\n\n"
         + "\n".join(rows)
@@ -121,18 +123,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as workdir, local_stack(Path(workdir), gateway_env=env) as stack:
         url, key = stack.gateway.url, stack.api_key
         runs = {}
-        for count in (1, args.sessions):
-            runs[str(count)] = latencies(await sessions(url, key, audio, count))
+        for count, rounds in ((1, args.rounds), (args.sessions, 1)):
+            results = [result for _ in range(rounds) for result in await sessions(url, key, audio, count)]
+            runs[str(count)] = latencies(results)
             print(f"[realtime] {count} sessions: {json.dumps(runs[str(count)])}", flush=True)
         refused = await refused_past_limit(url, key, args.max_sessions)
     return {"host": host(), **provenance("perf.realtime", args.argv), "runs": runs,
-            "max_sessions": args.max_sessions, "refused_close_code": refused}  # fmt: skip
+            "rounds": args.rounds, "max_sessions": args.max_sessions, "refused_close_code": refused}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m perf.realtime", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--max-sessions", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3, help="single-session rounds, one after another")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     args.argv = argv

@@ -34,6 +34,8 @@ def test_the_report_names_the_host_and_every_run() -> None:
         "providers": ["CPUExecutionProvider"],
     }
     text = report({"host": host, "command": "python -m perf.realtime", "created": "2026-12-04T00:00:00Z",
-                   "runs": {"1": run, "20": run}, "max_sessions": 20, "refused_close_code": 1013})  # fmt: skip
+                   "runs": {"1": run, "20": run}, "rounds": 3, "max_sessions": 20,
+                   "refused_close_code": 1013})  # fmt: skip
     assert "AMD EPYC, 2 CPUs (avx2" in text and "| 1 | 0 (+0 without text)" in text and "| 20 |" in text
     assert "Session 21 past the limit of 20: close code 1013." in text
+    assert "played the clips 3 times in a row" in text
