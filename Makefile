@@ -119,7 +119,7 @@ pytest: export
 
 # The accuracy checks over whole datasets (marked `accuracy`; make test runs smaller ones): the multilingual error
 # rate against faster-whisper's and language detection through the gateway on all 20 clips, word times against
-# faster-whisper's on all of LibriSpeech and eval-short (about 4 minutes on 2 cores).
+# faster-whisper's on all of LibriSpeech and eval-short (about 4.5 minutes on 2 cores).
 accuracy: export
 	$(VENV)/bin/pytest -m accuracy
 
