@@ -72,7 +72,7 @@ def window_inputs(pcm: np.ndarray, request: WindowRequest | None = None) -> dict
 def canary_inputs(pcm: np.ndarray) -> dict[str, np.ndarray]:
     """The inputs of a canary inference, which proves a model answers at the least cost: `pcm` decoded at the
     model's default prompt as a partial hypothesis (a 10 s encoder context rather than Whisper's 30 s)."""
-    return {WAV: pcm.reshape(1, -1).astype(np.float32, copy=False), PARTIAL: np.array([[True]])}
+    return {**window_inputs(pcm), PARTIAL: np.array([[True]])}
 
 
 def read_clips(wav: np.ndarray, lengths: np.ndarray | None) -> list[np.ndarray]:

@@ -19,13 +19,12 @@ from triton_server.client import GrpcRequest, grpc_request, window_result
 from whisper_runtime.audio import SAMPLE_RATE
 
 CANARY_PCM = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)  # half a second of silence
+DEFAULT_TIMEOUT_S = 10.0
 
 
 def canary_request() -> GrpcRequest:
+    """The gRPC inputs and outputs of a canary inference (the gateway's watch sends it too)."""
     return grpc_request(canary_inputs(CANARY_PCM))
-
-
-DEFAULT_TIMEOUT_S = 10.0
 
 
 def failed_models(url: str, models: list[str], timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, str]:

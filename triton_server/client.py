@@ -1,7 +1,7 @@
 """Talking to a served Whisper model: one window per request, with its decoder prompt.
 
-`window_request` (`grpc_request`) and `window_result` build and read the tensors for the sync client here and
-for the gateway's async client alike. `python -m triton_server.client FILE...` transcribes
+`window_request` (through `grpc_request`, which canaries use too) and `window_result` build and read the tensors
+for the sync client here and for the gateway's async client alike. `python -m triton_server.client FILE...` transcribes
 audio files of any length with Triton directly, through the same seek loop as the gateway.
 """
 
