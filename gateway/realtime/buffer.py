@@ -2,8 +2,10 @@
 resampled to 16 kHz as it arrives (for turn detection and partial text).
 
 Positions are milliseconds from the start of the session (OpenAI's `audio_start_ms`/`audio_end_ms`).
-An utterance's final text is decoded from its PCM16 written as a WAV file and read by the upload
-decoder, so it is exactly what a file upload of the same samples gives.
+An utterance's final text is decoded from exactly the samples a file upload of the same PCM16 gives: at
+16 kHz the samples / 32768 (which is what the upload decoder reads from a 16 kHz PCM16 WAV), at other rates
+the PCM16 written as a WAV file for the upload decoder to read (only its one-shot resampler gives an
+upload's samples).
 """
 
 from __future__ import annotations
@@ -109,6 +111,11 @@ class InputAudio:
 
     def _at(self, ms: int) -> int:
         return ms * self.rate // 1000
+
+    def upload_audio(self, start_ms: int, end_ms: int | None = None) -> np.ndarray | bytes:
+        """The audio of [start_ms, end_ms) (to the end when None) as a file upload of it reaches the model: at
+        16 kHz its 16 kHz PCM; at other rates a WAV file at the client's rate, for the upload decoder."""
+        return self.speech_pcm(start_ms, end_ms) if self._resampler is None else self.wav(start_ms, end_ms)
 
     def wav(self, start_ms: int, end_ms: int | None = None) -> bytes:
         """The PCM16 of [start_ms, end_ms) (to the end when None) as a WAV file at the client's rate."""

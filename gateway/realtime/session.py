@@ -3,8 +3,7 @@ while each is spoken, final text once it is committed.
 
 Three tasks share the session: the receiver (reads client events, feeds the audio to turn detection),
 the partial decoder (re-decodes the open utterance at most every `partial_interval_s`, as a cheaper
-partial hypothesis, while no final is waiting, not once server_vad has heard only silence since the
-last partial, and not where the silence heard so far would commit the utterance before the partial is done),
+partial hypothesis, while no final is waiting and while server_vad hears no silence at its end),
 and the final decoder (decodes committed utterances whole, in commit order). Every event
 goes out through `send`, one at a time, under `send_timeout_s`: a client that stops reading is cut off
 rather than holding the session's memory.
@@ -92,7 +91,7 @@ class Utterance:
 @dataclass(frozen=True)
 class Committed:
     utterance: Utterance
-    wav: bytes
+    audio: np.ndarray | bytes  # 16 kHz PCM, or a WAV file for the upload decoder (InputAudio.upload_audio)
     seconds: float
     settings: SessionSettings
     committed_at: float  # monotonic: when its end was known (speech stopped, or the commit event)
@@ -179,7 +178,6 @@ class RealtimeSession:
         self._finals_busy = False
         self._wake = asyncio.Event()  # an utterance opened, or a final let one be decoded: its partial now
         self._partial: asyncio.Task[tuple[str, WindowLog]] | None = None
-        self._partial_s: float | None = None  # how long the session's last partial decode took
         self._send_lock = asyncio.Lock()
         self._rate = EventRate(self._config.realtime_max_events_per_s)
         self._ended = asyncio.get_running_loop().create_future()
@@ -435,14 +433,14 @@ class RealtimeSession:
         self._utterance = None
         if self._partial is not None:
             self._partial.cancel()  # the final decodes it whole now: no CPU for a partial of it
-        wav = self._audio.wav(utterance.start_ms, end_ms)
+        audio = self._audio.upload_audio(utterance.start_ms, end_ms)
         end_ms = self._audio.received_ms if end_ms is None else end_ms
         seconds = (end_ms - utterance.start_ms) / 1000
         self._audio.drop_before(end_ms)
         await self.send({"type": "input_audio_buffer.committed", "item_id": utterance.item_id,
                          "previous_item_id": self._previous_item})  # fmt: skip
         self._previous_item = utterance.item_id
-        self._finals.put_nowait(Committed(utterance, wav, seconds, self.settings, time.monotonic()))
+        self._finals.put_nowait(Committed(utterance, audio, seconds, self.settings, time.monotonic()))
 
     async def _clear(self) -> None:
         self._audio.drop_before(self._audio.received_ms)
@@ -495,8 +493,7 @@ class RealtimeSession:
             if (
                 not MIN_PARTIAL_MS <= reached - utterance.start_ms <= MAX_UTTERANCE_MS
                 or reached == utterance.partial_ms
-                or self._quiet_since_partial(utterance)
-                or self._final_due_first()
+                or self._tail_quiet()
             ):
                 continue
             slots = self._services.partial_slots
@@ -506,7 +503,6 @@ class RealtimeSession:
             self._partial = asyncio.create_task(self._text(pcm, self.settings, utterance.span, partial=True))
             try:
                 text, _ = await self._partial
-                self._partial_s = time.monotonic() - began
             except asyncio.CancelledError:
                 if self._partial.cancelled() and not asyncio.current_task().cancelling():  # type: ignore[union-attr]
                     continue  # its utterance was committed: the final takes over
@@ -520,22 +516,11 @@ class RealtimeSession:
             if self._utterance is utterance:
                 await self._send_delta(utterance, text)
 
-    def _final_due_first(self) -> bool:
-        """Whether the quiet run at the end of the open utterance, if it goes on, ends the utterance before a
-        partial started now would be done, going by the last partial's time: that partial could only delay the
-        final, which the decode still running would slow."""
-        left_ms = None if self._turns is None else self._turns.detector.silence_left_ms
-        return left_ms is not None and self._partial_s is not None and self._partial_s * 1000 >= left_ms
-
-    def _quiet_since_partial(self, utterance: Utterance) -> bool:
-        """Whether server_vad has heard only silence since the utterance's last partial: another would add no
-        words, and the CPU it takes would delay the final that the silence is likely to bring."""
-        quiet_from = None if self._turns is None else self._turns.detector.quiet_from
-        return (
-            quiet_from is not None
-            and utterance.partial_ms > 0
-            and quiet_from * 1000 // SAMPLE_RATE <= utterance.partial_ms
-        )
+    def _tail_quiet(self) -> bool:
+        """Whether server_vad hears silence at the end of the open utterance: a partial started now could add only
+        the last words before it, and should the silence run its course, the final it brings would share the CPU
+        with that partial (and find the host too busy for a run at more threads)."""
+        return self._turns is not None and self._turns.detector.quiet_from is not None
 
     async def _send_delta(self, utterance: Utterance, hypothesis: str) -> None:
         delta = utterance.text.delta(hypothesis)
@@ -557,7 +542,8 @@ class RealtimeSession:
             utterance, model = committed.utterance, committed.settings.model
             span = utterance.span
             try:
-                pcm = await self._services.decoder.decode(committed.wav)
+                audio = committed.audio
+                pcm = audio if isinstance(audio, np.ndarray) else await self._services.decoder.decode(audio)
                 text, windows = await self._text(pcm, committed.settings, span)
             except ApiError as error:
                 metrics.realtime_utterances.labels(model, "failed").inc()

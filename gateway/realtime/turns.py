@@ -78,14 +78,6 @@ class TurnDetector:
         return self._silence_from
 
     @property
-    def silence_left_ms(self) -> int | None:
-        """How much more of the quiet run at the end of the open utterance ends it (None: no quiet run)."""
-        if self._silence_from is None:
-            return None
-        heard = self._first + self._frames * FRAME_SAMPLES - self._silence_from
-        return (self._min_silence - heard) * 1000 // SAMPLE_RATE
-
-    @property
     def open(self) -> bool:
         """Whether an utterance is open (announced or not yet)."""
         return self._start is not None

@@ -3,6 +3,7 @@ the settings a session update gives, and the streaming VAD (the same probabiliti
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from gateway.realtime.buffer import InputAudio, SampleBuffer
 from gateway.realtime.partials import AgreedText
 from gateway.realtime.protocol import RealtimeError, SessionUpdate
 from gateway.realtime.turns import SpeechStarted, SpeechStopped, TurnDetector
-from whisper_runtime.audio import SAMPLE_RATE
+from whisper_runtime.audio import SAMPLE_RATE, decode_audio
 from whisper_runtime.repository import vad_model
 from whisper_runtime.vad import FRAME_SAMPLES, SpeechDetector, VadOptions
 
@@ -36,18 +37,6 @@ def test_the_quiet_run_inside_an_open_utterance_is_known_until_speech_resumes_or
     assert detector.quiet_from is None  # speech resumed
     assert detector.push(np.array([0.1] * 10)) == [SpeechStopped(25 * FRAME_SAMPLES)]
     assert detector.quiet_from is None and not detector.open
-
-
-def test_the_silence_left_before_an_utterance_ends_counts_down_through_its_quiet_run() -> None:
-    detector = TurnDetector(OPTIONS, max_samples=10**9)
-    detector.push(np.array([0.9] * 10))
-    assert detector.silence_left_ms is None
-    detector.push(np.array([0.1] * 4))  # 4 frames of the 10 that end it (OPTIONS: 320 ms)
-    assert detector.silence_left_ms == 6 * FRAME_SAMPLES * 1000 // SAMPLE_RATE
-    detector.push(np.array([0.1] * 5))
-    assert detector.silence_left_ms == FRAME_SAMPLES * 1000 // SAMPLE_RATE
-    detector.push(np.array([0.1]))
-    assert detector.silence_left_ms is None and not detector.open
 
 
 def test_a_short_burst_is_dropped_and_the_gray_zone_neither_opens_nor_ends() -> None:
@@ -107,6 +96,21 @@ def test_input_audio_refuses_what_is_not_pcm16() -> None:
     assert 15900 < resampled.size <= 16000 and audio.received_ms == 1000
     audio.append(np.full(2400, -1025, dtype="<i2").tobytes())  # starts b"\xff\xfb", an MP3 frame sync: still PCM
     assert audio.received_ms == 1100
+
+
+@pytest.mark.parametrize("rate", [16000, 24000])
+def test_an_utterance_reaches_the_model_as_the_upload_of_its_samples_would(rate: int) -> None:
+    samples = np.random.default_rng(7).integers(-32768, 32768, rate * 3, dtype=np.int64).astype("<i2")
+    samples[:2] = [-32768, 32767]
+    audio = InputAudio(rate)
+    for piece in np.array_split(samples, 30):  # 100 ms appends
+        audio.append(piece.tobytes())
+    upload = decode_audio(io.BytesIO(audio.wav(500, 2500)))
+    committed = audio.upload_audio(500, 2500)
+    if rate == SAMPLE_RATE:  # the samples themselves: the upload decoder reads them as exactly these
+        assert isinstance(committed, np.ndarray) and np.array_equal(committed, upload)
+    else:  # resampled once, whole, by the upload decoder itself
+        assert committed == audio.wav(500, 2500)
 
 
 def test_a_session_update_of_either_dialect() -> None:
