@@ -79,7 +79,7 @@ def build_backends(config: GatewayConfig, model: ServedModel, metrics: GatewayMe
             def count_attempt(endpoint: str, model: str, outcome: str) -> None:
                 metrics.endpoint_requests.labels(endpoint, model, outcome).inc()
 
-            backends.append(EndpointPool(model.name, retry, config.canary_interval_s, count_attempt))
+            backends.append(EndpointPool(model.name, retry, config.canary_idle_s, count_attempt))
         else:
             options = EngineOptions(
                 precision=parse_precision(config.fallback_precision),

@@ -94,6 +94,7 @@ class GatewayConfig:
     max_queued_requests: int = non_negative(32)
     retry_after_s: int = positive(1)
     canary_interval_s: float = positive(5.0)
+    canary_idle_s: float = positive(30.0)
     min_free_disk_mb: int = 100
     min_available_memory_mb: int = 200
     drain_grace_s: float = 0.5

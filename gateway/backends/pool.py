@@ -6,8 +6,8 @@ backend (the CPU fallback) is reached only when every endpoint failed.
 An endpoint is admitted while its last check was healthy and its breaker is not open. It is ejected by
 a failed check, by its breaker (`breaker_fail_max` consecutive failures) or by answering that it does
 not serve the model (`model_not_loaded`), and it is re-admitted,
-breaker closed, as soon as a check's canary inference answers. Checks run every
-`watch_interval_s` (`watch`); an endpoint that served a request lately skips the canary inference.
+breaker closed, as soon as a check's canary inference answers. A check (`watch`) runs a canary inference only
+where neither a request nor a canary proved the endpoint within `proven_for_s`.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Member:
         self.backend = backend
         self.breaker = breaker
         self.health = ComponentHealth("down", "not checked yet")
-        self._proven_at = -float("inf")  # when a call last succeeded
+        self._proven_at = -float("inf")  # when a call or a canary last succeeded
 
     @property
     def address(self) -> str:
@@ -92,11 +92,13 @@ class Member:
         self._proven_at = time.monotonic()
         return served
 
-    async def watch(self, interval_s: float) -> None:
-        """Check the endpoint (a canary inference unless a call proved it within `interval_s`); a healthy check
-        closes an open breaker."""
-        unproven = not self.admitted or time.monotonic() - self._proven_at > interval_s
+    async def watch(self, proven_for_s: float) -> None:
+        """Check the endpoint (a canary inference unless a call or a canary proved it within `proven_for_s`, or
+        while it is not admitted); a healthy check closes an open breaker."""
+        unproven = not self.admitted or time.monotonic() - self._proven_at > proven_for_s
         self.health = await self.backend.watch(prove=unproven)
+        if unproven and self.health.ok:
+            self._proven_at = time.monotonic()
         if self.health.ok and self.breaker.current_state != CircuitBreakerState.CLOSED:
             log.info("Triton endpoint %s re-admitted: %s", self.address, self.health.message)
             self.breaker.close()
@@ -125,13 +127,13 @@ class EndpointPool:
         self,
         model: str,
         retry: RetryPolicy,
-        watch_interval_s: float,
+        proven_for_s: float,
         on_attempt: AttemptListener | None = None,
     ) -> None:
         self.model = model
         self.members: dict[str, Member] = {}
         self._retry = retry
-        self._watch_interval_s = watch_interval_s
+        self._proven_for_s = proven_for_s
         self._on_attempt = on_attempt
 
     def sync(self, loads: Mapping[str, Load], new_member: Callable[[Load], Member]) -> None:
@@ -144,7 +146,7 @@ class EndpointPool:
 
     async def watch(self) -> None:
         """Check every member at once (a dead endpoint's slow check does not hold up the others')."""
-        await asyncio.gather(*(member.watch(self._watch_interval_s) for member in list(self.members.values())))
+        await asyncio.gather(*(member.watch(self._proven_for_s) for member in list(self.members.values())))
 
     async def decode_window(
         self, pcm: np.ndarray, window: WindowRequest | None, request_id: str, deadline: Deadline
@@ -174,7 +176,7 @@ class EndpointPool:
                 self._attempted(member, exc.code)
                 failure = exc
                 tried.discard(member.address)
-                await member.watch(self._watch_interval_s)
+                await member.watch(self._proven_for_s)
                 continue
             except (BackendUnavailableError, CircuitOpenError) as exc:  # it did not get through: try elsewhere
                 self._attempted(member, exc.code)

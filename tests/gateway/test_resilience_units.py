@@ -44,6 +44,7 @@ class FaultSource:
         self.refused_versions: dict[str, str] = {}
         self.health = ComponentHealth("ok", "scripted")
         self.watched = 0
+        self.canaries = 0
 
     async def decode_window(
         self, pcm: np.ndarray, window: WindowRequest | None, request_id: str, deadline: Deadline
@@ -57,6 +58,7 @@ class FaultSource:
 
     async def watch(self, prove: bool) -> ComponentHealth:
         self.watched += 1
+        self.canaries += prove
         return self.health
 
     async def check(self) -> ComponentHealth:
@@ -79,10 +81,15 @@ def forever(outcome: str | Exception) -> Iterator[str | Exception]:
 
 
 async def pool_of(
-    *sources: FaultSource, fail_max: int = 3, recovery_s: float = 0.3, tries: int = 3, base_delay_s: float = 0.01
+    *sources: FaultSource,
+    fail_max: int = 3,
+    recovery_s: float = 0.3,
+    tries: int = 3,
+    base_delay_s: float = 0.01,
+    proven_for_s: float = 1.0,
 ) -> EndpointPool:
     """A pool with one member per source (its name the endpoint address), checked once, so all are admitted."""
-    pool = EndpointPool("m", RetryPolicy(tries, base_delay_s, 0.05), watch_interval_s=1.0)
+    pool = EndpointPool("m", RetryPolicy(tries, base_delay_s, 0.05), proven_for_s)
     by_name = {source.name: source for source in sources}
     pool.sync(
         {name: Load(name) for name in by_name},
@@ -123,6 +130,23 @@ async def test_an_answering_canary_readmits_the_endpoint_and_closes_its_breaker(
     await pool.watch()  # long before the breaker's own recovery time
     assert breaker(pool, "a") == CircuitBreakerState.CLOSED
     assert (await call(pool)).result.text == "back"
+
+
+async def test_a_canary_proves_an_idle_endpoint_for_a_while_and_an_ejected_one_is_canaried_every_check() -> None:
+    source = FaultSource("a", forever("hello"))
+    pool = await pool_of(source, proven_for_s=0.2)  # its first check ran a canary
+    assert source.canaries == 1
+    await pool.watch()
+    assert source.canaries == 1, "a canary that answered proves the endpoint for proven_for_s"
+    await asyncio.sleep(0.25)
+    source.health = ComponentHealth("down", "canary inference failed")
+    await pool.watch()
+    await pool.watch()
+    assert source.canaries == 3, "an endpoint that is not admitted is canaried at every check"
+    source.health = ComponentHealth("ok", "back")
+    await pool.watch()
+    await pool.watch()
+    assert source.canaries == 4 and pool.members["a"].admitted
 
 
 async def test_a_failing_check_ejects_and_no_call_is_made() -> None:
@@ -191,7 +215,7 @@ async def test_timeouts_are_not_retried() -> None:
 
 async def test_retries_and_their_sleeps_stop_at_the_deadline() -> None:
     source = FaultSource("a", forever(BackendUnavailableError("refused")))
-    pool = EndpointPool("m", RetryPolicy(max_tries=50, base_delay_s=0.2, max_delay_s=5), watch_interval_s=1.0)
+    pool = EndpointPool("m", RetryPolicy(max_tries=50, base_delay_s=0.2, max_delay_s=5), proven_for_s=1.0)
     pool.sync({"a": Load("a")}, lambda load: Member(load, source, new_breaker(100, 10, "a")))
     await pool.watch()
     started = time.monotonic()
