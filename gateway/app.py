@@ -153,7 +153,10 @@ def create_app(config: GatewayConfig, backends: dict[str, list[TranscriptionBack
             config.triton_url, config.triton_discovery, config.triton_dns_refresh_s, config.triton_metrics_url
         )
         pools = [b for chain in chains.values() for b in chain.backends if isinstance(b, EndpointPool)]
-        watch = app[TRITON_WATCH] = TritonWatch(directory, config, pools, app[HTTP_SESSION])
+        sessions = app[REALTIME_SESSIONS]
+        watch = app[TRITON_WATCH] = TritonWatch(
+            directory, config, pools, app[HTTP_SESSION], busy=lambda: any(s.awaits_text for s in sessions)
+        )
         await watch.round()  # endpoints checked before the first request
         watching = asyncio.create_task(watch.run())
 

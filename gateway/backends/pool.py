@@ -6,8 +6,9 @@ backend (the CPU fallback) is reached only when every endpoint failed.
 An endpoint is admitted while its last check was healthy and its breaker is not open. It is ejected by
 a failed check, by its breaker (`breaker_fail_max` consecutive failures) or by answering that it does
 not serve the model (`model_not_loaded`), and it is re-admitted,
-breaker closed, as soon as a check's canary inference answers. A check (`watch`) runs a canary inference only
-where neither a request nor a canary proved the endpoint within `proven_for_s`.
+breaker closed, as soon as a check's canary inference answers. A check (`watch`) runs a canary inference on an
+endpoint not admitted, and on one that neither a request nor a canary proved within `proven_for_s` (within twice
+that while the check is asked to hold such canaries: live utterances want the CPU).
 """
 
 from __future__ import annotations
@@ -92,10 +93,10 @@ class Member:
         self._proven_at = time.monotonic()
         return served
 
-    async def watch(self, proven_for_s: float) -> None:
-        """Check the endpoint (a canary inference unless a call or a canary proved it within `proven_for_s`, or
-        while it is not admitted); a healthy check closes an open breaker."""
-        unproven = not self.admitted or time.monotonic() - self._proven_at > proven_for_s
+    async def watch(self, proven_for_s: float, hold: bool = False) -> None:
+        """Check the endpoint: a canary inference while it is not admitted, or where no call or canary proved it
+        within `proven_for_s` (twice that with `hold`); a healthy check closes an open breaker."""
+        unproven = not self.admitted or time.monotonic() - self._proven_at > proven_for_s * (2 if hold else 1)
         self.health = await self.backend.watch(prove=unproven)
         if unproven and self.health.ok:
             self._proven_at = time.monotonic()
@@ -144,9 +145,10 @@ class EndpointPool:
             if address not in self.members:
                 self.members[address] = new_member(load)
 
-    async def watch(self) -> None:
-        """Check every member at once (a dead endpoint's slow check does not hold up the others')."""
-        await asyncio.gather(*(member.watch(self._proven_for_s) for member in list(self.members.values())))
+    async def watch(self, hold: bool = False) -> None:
+        """Check every member at once (a dead endpoint's slow check does not hold up the others'); `hold`: canaries
+        of admitted members wait up to twice `proven_for_s`."""
+        await asyncio.gather(*(member.watch(self._proven_for_s, hold) for member in list(self.members.values())))
 
     async def decode_window(
         self, pcm: np.ndarray, window: WindowRequest | None, request_id: str, deadline: Deadline

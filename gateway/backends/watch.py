@@ -1,6 +1,8 @@
 """The Triton side of the gateway kept current in the background: endpoints discovered (DNS), each model's
 pool given a member per endpoint, every member checked and each endpoint's precisions read, every
-`interval_s`."""
+`interval_s`. While `busy()` says live work is under way (utterances open or awaiting their final text), the
+canaries that only re-prove an idle model wait (up to twice `canary_idle_s`): such a canary beside a final kept it
+at one thread."""
 
 from __future__ import annotations
 
@@ -38,8 +40,10 @@ class TritonWatch:
         config: GatewayConfig,
         pools: list[EndpointPool],
         session: aiohttp.ClientSession,
+        busy: Callable[[], bool],
     ) -> None:
         self.directory = directory
+        self._busy = busy
         self._session = session
         self.pools = pools
         self._factories = {pool.model: member_factory(config, pool.model) for pool in pools}
@@ -51,7 +55,8 @@ class TritonWatch:
             pool.sync(self.directory.endpoints, self._factories[pool.model])
         endpoints = list(self.directory.endpoints.values())
         await asyncio.gather(
-            *(pool.watch() for pool in self.pools), *(read_precisions(e, self._session) for e in endpoints)
+            *(pool.watch(hold=self._busy()) for pool in self.pools),
+            *(read_precisions(e, self._session) for e in endpoints),
         )
 
     async def run(self) -> None:

@@ -228,6 +228,11 @@ class RealtimeSession:
         await self._close(closed)
         return closed
 
+    @property
+    def awaits_text(self) -> bool:
+        """Whether an utterance is open, or a committed one awaits its final text."""
+        return self._utterance is not None or self._finals_busy or not self._finals.empty()
+
     def end(self, closed: SessionEndedError) -> None:
         """End the session from outside (the gateway shutting down)."""
         if not self._ended.done():

@@ -149,6 +149,24 @@ async def test_a_canary_proves_an_idle_endpoint_for_a_while_and_an_ejected_one_i
     assert source.canaries == 4 and pool.members["a"].admitted
 
 
+async def test_a_held_check_leaves_a_proven_endpoint_for_twice_as_long_but_never_one_not_admitted() -> None:
+    source = FaultSource("a", forever("hello"))
+    pool = await pool_of(source, proven_for_s=0.2)
+    await asyncio.sleep(0.25)
+    await pool.watch(hold=True)  # live utterances want the CPU
+    assert source.canaries == 1
+    await pool.watch()
+    assert source.canaries == 2
+    await asyncio.sleep(0.45)
+    await pool.watch(hold=True)  # past twice proven_for_s: it runs anyway
+    assert source.canaries == 3
+    source.health = ComponentHealth("down", "canary inference failed")
+    await asyncio.sleep(0.25)
+    await pool.watch()
+    await pool.watch(hold=True)
+    assert source.canaries == 5, "an endpoint that is not admitted is canaried at every check, held or not"
+
+
 async def test_a_failing_check_ejects_and_no_call_is_made() -> None:
     source = FaultSource("a", forever("hello"))
     pool = await pool_of(source)
