@@ -54,8 +54,9 @@ class TritonWatch:
         for pool in self.pools:
             pool.sync(self.directory.endpoints, self._factories[pool.model])
         endpoints = list(self.directory.endpoints.values())
+        hold = self._busy()
         await asyncio.gather(
-            *(pool.watch(hold=self._busy()) for pool in self.pools),
+            *(pool.watch(hold) for pool in self.pools),
             *(read_precisions(e, self._session) for e in endpoints),
         )
 

@@ -231,7 +231,12 @@ class RealtimeSession:
     @property
     def awaits_text(self) -> bool:
         """Whether an utterance is open, or a committed one awaits its final text."""
-        return self._utterance is not None or self._finals_busy or not self._finals.empty()
+        return self._utterance is not None or self._final_pending
+
+    @property
+    def _final_pending(self) -> bool:
+        """Whether a committed utterance is being decoded or waits to be."""
+        return self._finals_busy or not self._finals.empty()
 
     def end(self, closed: SessionEndedError) -> None:
         """End the session from outside (the gateway shutting down)."""
@@ -492,7 +497,7 @@ class RealtimeSession:
             self._wake.clear()
             began = time.monotonic()
             utterance = self._utterance
-            if utterance is None or self._finals_busy or not self._finals.empty():
+            if utterance is None or self._final_pending:
                 continue
             reached = self._audio.received_ms
             if (

@@ -132,13 +132,33 @@ async def test_an_answering_canary_readmits_the_endpoint_and_closes_its_breaker(
     assert (await call(pool)).result.text == "back"
 
 
-async def test_a_canary_proves_an_idle_endpoint_for_a_while_and_an_ejected_one_is_canaried_every_check() -> None:
+class Clock:
+    """The pool's clock (its `time` module, for `monotonic`), moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr("gateway.backends.pool.time", clock)
+    return clock
+
+
+async def test_a_canary_proves_an_idle_endpoint_for_a_while_and_an_ejected_one_is_canaried_every_check(
+    clock: Clock,
+) -> None:
     source = FaultSource("a", forever("hello"))
-    pool = await pool_of(source, proven_for_s=0.2)  # its first check ran a canary
+    pool = await pool_of(source, proven_for_s=1.0)  # its first check ran a canary
     assert source.canaries == 1
+    clock.now += 0.9
     await pool.watch()
     assert source.canaries == 1, "a canary that answered proves the endpoint for proven_for_s"
-    await asyncio.sleep(0.25)
+    clock.now += 0.2
     source.health = ComponentHealth("down", "canary inference failed")
     await pool.watch()
     await pool.watch()
@@ -149,19 +169,21 @@ async def test_a_canary_proves_an_idle_endpoint_for_a_while_and_an_ejected_one_i
     assert source.canaries == 4 and pool.members["a"].admitted
 
 
-async def test_a_held_check_leaves_a_proven_endpoint_for_twice_as_long_but_never_one_not_admitted() -> None:
+async def test_a_held_check_leaves_a_proven_endpoint_for_twice_as_long_but_never_one_not_admitted(
+    clock: Clock,
+) -> None:
     source = FaultSource("a", forever("hello"))
-    pool = await pool_of(source, proven_for_s=0.2)
-    await asyncio.sleep(0.25)
+    pool = await pool_of(source, proven_for_s=1.0)
+    clock.now += 1.5
     await pool.watch(hold=True)  # live utterances want the CPU
     assert source.canaries == 1
     await pool.watch()
     assert source.canaries == 2
-    await asyncio.sleep(0.45)
+    clock.now += 2.5
     await pool.watch(hold=True)  # past twice proven_for_s: it runs anyway
     assert source.canaries == 3
     source.health = ComponentHealth("down", "canary inference failed")
-    await asyncio.sleep(0.25)
+    clock.now += 1.5
     await pool.watch()
     await pool.watch(hold=True)
     assert source.canaries == 5, "an endpoint that is not admitted is canaried at every check, held or not"
